@@ -1,0 +1,62 @@
+"""Shared command-line plumbing: argument parsing with defaults shown, and one-line user errors."""
+
+import argparse
+import sys
+
+
+class UserError(Exception):
+    """A mistake in the user's input: printed as one line, exit status 2."""
+
+
+class Fatal(Exception):
+    """A failure outside the user's control (no network): one line, exit status 1."""
+
+
+def invalid(name, value, expected):
+    """UserError in Keras's style: which argument, what was received, what was expected."""
+    key = name.lstrip("-").replace("-", "_")
+    return UserError(f"Invalid value for {name}. Received: {key}={value!r}. Expected {expected}.")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def parser(description, epilog=None):
+    """argparse parser whose --help shows every default and whose errors are one line."""
+    return _Parser(description=description, epilog=epilog, formatter_class=_Formatter)
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text}")
+    return value
+
+
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, received {text}")
+    return value
+
+
+def run(main, argv=None):
+    """Call main(argv); turn UserError into exit 2, Fatal into exit 1, Ctrl-C into exit 130."""
+    try:
+        status = main(argv)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except Fatal as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(status or 0)
