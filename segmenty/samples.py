@@ -1,0 +1,419 @@
+"""Stage 3 on disk: sample folders and their index (make_samples.py, freshen_samples.py).
+
+Layout, as the original's (OUT is e.g. `training`):
+
+    OUT/NNNNNN_i.jpg          the input image (JPEG)
+    OUT/NNNNNN_o_K_abc.png    mask K (single channel, inside = 255); abc = first 3 letters of its name
+    OUT.json                  the index: a list of
+                              {"x": "OUT/NNNNNN_i.jpg", "y": [mask paths in channel order],
+                               "pts": [[x, y] x 5] or null,   # page centre, then corners TL TR BR BL
+                               "n": number of masks, "id": NNNNNN, "seed": S, "index": i}
+
+A sample is reproducible: it is drawn from numpy.random.default_rng([seed, index]),
+whatever the number of workers; `index` is its position in its round.
+
+Rewriting safely while training reads (freshen_samples.py):
+
+- Every file is written to a temp name in OUT and moved into place with os.replace.
+- A new round never reuses a name: its numbers continue after the highest number in OUT.
+  So an image and its masks always come from the same sample, whichever index a reader holds.
+- The index is written last, atomically: a reader sees the old round or the new one, whole.
+- Files that no index lists any more are deleted at the start of a later round, once they
+  are older than the grace period (--grace, 300 s). A reader still holding an older index
+  after that finds a missing file, never a wrong one; dataset.py then re-reads the index.
+"""
+
+import glob
+import json
+import multiprocessing
+import os
+import re
+import signal
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from segmenty import synth
+from segmenty.cli import UserError, invalid
+from segmenty.patterns import load_pattern
+
+BACKGROUND_EXTENSIONS = ("jpg", "jpeg", "png")
+JPEG_QUALITY = 95
+# Masks are flat: "up" filtering with run-length coding is 2x faster than the default, as small.
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
+              cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+GRACE_SECONDS = 300
+_NUMBERED = re.compile(r"^(\d{6,})_(i\.jpg|o_\d+_\w+\.png)$")
+
+
+def background_paths(folder):
+    paths = []
+    for ext in BACKGROUND_EXTENSIONS:
+        for e in (ext, ext.upper()):
+            paths += glob.glob(os.path.join(glob.escape(folder), "*", f"*.{e}"))
+    return sorted(set(paths))
+
+
+def read_background(path, size):
+    """Decode one background and resize it to size x size (bicubic), or None if unreadable."""
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        return None
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+def load_backgrounds(folder, size):
+    """All backgrounds as one uint8 array N x size x size x 3 (BGR), decoded and resized once.
+
+    Returns:
+        tuple (array, paths kept, unreadable paths).
+    """
+    paths = background_paths(folder)
+    images, kept, bad = [], [], []
+    for path in paths:
+        img = read_background(path, size)
+        if img is None:
+            bad.append(path)
+        else:
+            images.append(img)
+            kept.append(path)
+    if not images:
+        raise UserError(f"no background images found in {folder}/*/ "
+                        "(run fetch_backgrounds.py, or fetch_backgrounds.py --synthetic 200)")
+    return np.stack(images), kept, bad
+
+
+def make_context(backgrounds="background", pattern="pattern", size=256, blank_prob=0.2, recipe="segmenty"):
+    """Load backgrounds and pattern into a synth.Context; validates the arguments first."""
+    if size < 32:
+        raise invalid("--size", size, "an integer >= 32")
+    if not 0 <= blank_prob <= 1:
+        raise invalid("--blank-prob", blank_prob, "a probability between 0 and 1")
+    if recipe not in synth.RECIPES:
+        raise invalid("--recipe", recipe, f"one of {', '.join(synth.RECIPES)}")
+    full, masks, names = load_pattern(pattern)
+    bgs, _, bad = load_backgrounds(backgrounds, size)
+    ctx = synth.Context(bgs, full, masks, names, size, blank_prob, recipe)
+    ctx.unreadable = bad
+    return ctx
+
+
+# ---------------------------------------------------------------- files
+
+def sample_names(number, mask_names):
+    stem = f"{number:06d}"
+    return f"{stem}_i.jpg", [f"{stem}_o_{k}_{name[:3]}.png" for k, name in enumerate(mask_names)]
+
+
+def _write_bytes(path, data):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _encode(ext, img, params):
+    ok, buf = cv2.imencode(ext, img, params)
+    assert ok, ext
+    return buf.tobytes()
+
+
+_empty_png = {}  # shape -> encoded all-black mask: blank samples and empty channels are common
+
+
+def encode_mask(mask):
+    if mask.any():
+        return _encode(".png", mask, PNG_PARAMS)
+    if mask.shape not in _empty_png:
+        _empty_png[mask.shape] = _encode(".png", mask, PNG_PARAMS)
+    return _empty_png[mask.shape]
+
+
+def encode_sample(image, masks):
+    """(JPEG bytes of the image, [PNG bytes of each mask])."""
+    return (_encode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]),
+            [encode_mask(np.ascontiguousarray(masks[..., k])) for k in range(masks.shape[2])])
+
+
+def write_sample(out, number, encoded, mask_names):
+    """Write one encoded sample's files atomically; returns (image name, mask names)."""
+    x, ys = sample_names(number, mask_names)
+    jpeg, pngs = encoded
+    for y, png in zip(ys, pngs):  # masks first: the image's presence marks a finished sample
+        _write_bytes(os.path.join(out, y), png)
+    _write_bytes(os.path.join(out, x), jpeg)
+    return x, ys
+
+
+def index_path(out):
+    return os.path.normpath(out) + ".json"
+
+
+def read_index(path):
+    """The list of entries of an index file. Raises UserError if missing or corrupt."""
+    try:
+        with open(path) as f:
+            entries = json.load(f)
+    except FileNotFoundError:
+        raise UserError(f"no sample index at {path} (run make_samples.py first)") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"corrupt sample index {path}: {e}") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "x" in e and "y" in e for e in entries):
+        raise UserError(f"corrupt sample index {path}: expected a list of {{\"x\": ..., \"y\": [...]}} entries")
+    return entries
+
+
+def write_index(out, entries):
+    path = index_path(out)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(entries, f)
+    os.replace(tmp, path)
+
+
+def next_number(out):
+    numbers = [int(m.group(1)) for m in map(_NUMBERED.match, os.listdir(out)) if m]
+    return max(numbers, default=-1) + 1
+
+
+def remove_stale(out, grace=GRACE_SECONDS, now=None):
+    """Delete sample and temp files that the current index doesn't list and that are older than `grace`."""
+    now = time.time() if now is None else now
+    listed = set()
+    if os.path.exists(index_path(out)):
+        try:
+            for e in read_index(index_path(out)):
+                listed.add(os.path.basename(e["x"]))
+                listed.update(os.path.basename(y) for y in e["y"])
+        except UserError:
+            return 0  # never delete anything on the strength of a corrupt index
+    removed = 0
+    for name in os.listdir(out):
+        if name in listed or not (_NUMBERED.match(name) or ".tmp" in name):
+            continue
+        path = os.path.join(out, name)
+        try:
+            if now - os.path.getmtime(path) > grace:
+                os.remove(path)
+                removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+# ---------------------------------------------------------------- generating
+
+_job = {}  # set in the parent before forking: workers inherit the Context without pickling it
+
+
+def _make_one(i):
+    ctx, out, seed, first = _job["ctx"], _job["out"], _job["seed"], _job["first"]
+    rng = np.random.default_rng([seed, i])
+    image, masks, pts, _ = synth.generate(rng, ctx)
+    x, ys = write_sample(out, first + i, encode_sample(image, masks), ctx.mask_names)
+    return {"x": os.path.join(out, x), "y": [os.path.join(out, y) for y in ys],
+            "pts": None if pts is None else np.round(pts.astype(float), 3).tolist(),
+            "n": len(ys), "id": first + i, "seed": seed, "index": i}
+
+
+def _make_chunk(indices):
+    return [_make_one(i) for i in indices]
+
+
+def _init_worker():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class Progress:
+    def __init__(self, total, label, stream=sys.stderr):
+        self.total, self.label, self.stream = total, label, stream
+        self.start = self.last = time.monotonic()
+        self.tty = stream.isatty()
+
+    def rate(self, done):
+        return done / max(1e-9, time.monotonic() - self.start)
+
+    def update(self, done):
+        now = time.monotonic()
+        if self.tty and (now - self.last > 0.2 or done == self.total):
+            self.last = now
+            self.stream.write(f"\r{self.label}: {done}/{self.total} samples, {self.rate(done):.1f} samples/s ")
+            self.stream.flush()
+
+    def close(self, done):
+        if self.tty:
+            self.stream.write("\n")
+
+
+class StopRequest:
+    """SIGINT and SIGTERM set a flag instead of raising anywhere; loops poll `requested`.
+
+    A second signal raises KeyboardInterrupt at once, for a user who really means it.
+    """
+
+    def __enter__(self):
+        self.requested = False
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def generate_round(ctx, out, count, seed, workers=1, keep_previous_on_interrupt=False, progress=True,
+                   grace=GRACE_SECONDS, stop=None):
+    """Generate `count` samples into `out` under fresh names, then switch the index to them.
+
+    On a stop request (SIGINT, SIGTERM): the index lists exactly the samples finished so far,
+    or, with keep_previous_on_interrupt (the freshener), the previous index stays. Then it
+    raises KeyboardInterrupt.
+
+    Returns:
+        list of index entries.
+    """
+    if stop is None:
+        with StopRequest() as stop:
+            return generate_round(ctx, out, count, seed, workers, keep_previous_on_interrupt, progress, grace, stop)
+    os.makedirs(out, exist_ok=True)
+    remove_stale(out, grace)
+    first = next_number(out)
+    _job.update(ctx=ctx, out=out, seed=seed, first=first)
+    bar = Progress(count, out) if progress else None
+    entries = []
+    # One process per core scales better than OpenCV's own threads. Set before forking:
+    # a forked child must never touch a thread pool its parent started.
+    cv2.setNumThreads(1)
+    try:
+        if workers <= 1:
+            for i in range(count):
+                if stop.requested:
+                    break
+                entries.append(_make_one(i))
+                bar and bar.update(len(entries))
+        else:
+            with multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
+                step = max(1, min(16, count // (workers * 8)))
+                chunks = [range(i, min(count, i + step)) for i in range(0, count, step)]
+                results = pool.imap_unordered(_make_chunk, chunks)
+                while len(entries) < count and not stop.requested:
+                    try:
+                        entries += results.next(timeout=0.2)
+                    except multiprocessing.TimeoutError:
+                        continue
+                    bar and bar.update(len(entries))
+                # Leaving the with-block terminates the workers, finished or not.
+    finally:
+        _job.clear()
+        bar and bar.close(len(entries))
+    entries.sort(key=lambda e: e["id"])
+    if stop.requested:
+        if not keep_previous_on_interrupt and entries:
+            write_index(out, entries)
+        raise KeyboardInterrupt
+    write_index(out, entries)
+    return entries
+
+
+def write_preview(path, entries, rows=8, tile=128):
+    """Contact sheet: one row per sample, the input then each mask (the original README's figure)."""
+    sheet = []
+    for e in entries[:rows]:
+        tiles = [cv2.imread(e["x"], cv2.IMREAD_COLOR)]
+        tiles += [cv2.cvtColor(cv2.imread(y, cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2BGR) for y in e["y"]]
+        tiles = [cv2.resize(t, (tile, tile), interpolation=cv2.INTER_AREA) for t in tiles]
+        sheet.append(np.hstack([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in tiles]))
+    if sheet:
+        cv2.imwrite(path, np.vstack(sheet))
+
+
+def random_seed():
+    return int.from_bytes(os.urandom(4), "little")
+
+
+def make_samples(out, count, size=256, seed=None, workers=None, backgrounds="background", pattern="pattern",
+                 blank_prob=0.2, preview=None, recipe="segmenty", grace=GRACE_SECONDS):
+    """Generate a sample folder and its index (see the module docstring).
+
+    Args:
+        out: str, sample folder; the index goes to `out + ".json"`.
+        count: int, number of samples.
+        size: int, width = height of the samples. Defaults to 256.
+        seed: int or None, None for a fresh random seed. Defaults to None.
+        workers: int or None, processes; None for the number of CPUs. Defaults to None.
+        backgrounds: str, background folder. Defaults to "background".
+        pattern: str, pattern folder. Defaults to "pattern".
+        blank_prob: float, share of samples without the pattern. Defaults to 0.2.
+        preview: str or None, PNG contact sheet of the first 8 samples. Defaults to None.
+        recipe: str, "segmenty" (the original) or "robust". Defaults to "segmenty".
+
+    Returns:
+        tuple (entries, context).
+    """
+    if not isinstance(count, int) or count <= 0:
+        raise invalid("COUNT", count, "a positive integer")
+    workers = os.cpu_count() if workers is None else workers
+    if workers <= 0:
+        raise invalid("--workers", workers, "a positive integer")
+    ctx = make_context(backgrounds, pattern, size, blank_prob, recipe)
+    seed = random_seed() if seed is None else seed
+    started = time.monotonic()
+    entries = generate_round(ctx, out, count, seed, workers, grace=grace)
+    seconds = time.monotonic() - started
+    if preview:
+        write_preview(preview, entries)
+    blank = sum(e["pts"] is None for e in entries)
+    print(f"wrote {len(entries)} samples to {out}/ and {index_path(out)} in {seconds:.1f} s "
+          f"({len(entries) / max(seconds, 1e-9):.0f} samples/s, {blank} blank, seed {seed})")
+    report_unreadable(ctx)
+    return entries, ctx
+
+
+def report_unreadable(ctx):
+    if ctx.unreadable:
+        shown = ", ".join(ctx.unreadable[:3]) + (" ..." if len(ctx.unreadable) > 3 else "")
+        print(f"skipped {len(ctx.unreadable)} unreadable background file(s): {shown}", file=sys.stderr)
+
+
+def freshen(out="training", count=3000, interval=120.0, once=False, size=256, seed=None, workers=None,
+            backgrounds="background", pattern="pattern", blank_prob=0.2, recipe="segmenty", grace=GRACE_SECONDS,
+            log=print):
+    """Regenerate `out` every `interval` seconds, forever (or once); see the module docstring.
+
+    SIGINT and SIGTERM stop it within about 2 s, leaving the current index in place.
+    """
+    if not isinstance(count, int) or count <= 0:
+        raise invalid("COUNT", count, "a positive integer")
+    if interval < 0:
+        raise invalid("--interval", interval, "a number of seconds >= 0")
+    workers = os.cpu_count() if workers is None else workers
+    ctx = make_context(backgrounds, pattern, size, blank_prob, recipe)
+    report_unreadable(ctx)
+    base = random_seed() if seed is None else seed
+
+    round_no = 0
+    with StopRequest() as stop:
+        try:
+            while not stop.requested:
+                round_no += 1
+                started = time.monotonic()
+                entries = generate_round(ctx, out, count, (base + round_no) % 2**32, workers,
+                                         keep_previous_on_interrupt=True, progress=False, grace=grace, stop=stop)
+                log(f"round {round_no}: {len(entries)} samples in {time.monotonic() - started:.1f} s")
+                if once:
+                    return round_no
+                deadline = time.monotonic() + interval
+                while time.monotonic() < deadline and not stop.requested:
+                    time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        except KeyboardInterrupt:
+            pass
+    log(f"stopped during round {round_no}; {index_path(out)} lists the last finished round")
+    return round_no
