@@ -18,3 +18,5 @@ import os as _os
 
 # OpenCV logs a WARN line for every unreadable file; segmenty reports those itself, once.
 _os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) hides the lines users need.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

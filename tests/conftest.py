@@ -9,6 +9,7 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 
 def run_script(name, *args, cwd=None, timeout=300, check=None):

@@ -1,0 +1,340 @@
+"""Stage 4: training (train_segmenter.py).
+
+Files (the original's names, with Keras 3's .keras suffix):
+
+    --model root.keras          start from this model if it exists
+    --output save.keras         saved on normal completion, first Ctrl-C, SIGTERM, --time-limit
+    --checkpoint /tmp/model.keras   written after every epoch
+    --log training.log          CSV of loss, tpr, tnr, mse and val_* per epoch; appended on resume
+    --snapshots snapshots/      IIIIII_EEEEEE_in.jpg, IIIIII_EEEEEE_out<k>.jpg for each --wild photo, each epoch
+    OUTPUT.backup/              model + state after every epoch; a run killed with kill -9 resumes
+                                from it when started again with the same arguments; removed on a clean exit
+
+Every model file is written to a temp file and moved into place: never truncated.
+"""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+
+import cv2
+import keras
+import numpy as np
+
+from segmenty import dataset, model as models
+from segmenty.cli import UserError
+from segmenty.losses import balanced_loss, mse, tnr, tpr
+
+WILD_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+# ---------------------------------------------------------------- devices
+
+def gpu_count():
+    """GPUs visible to the current Keras backend (0 on a CPU machine)."""
+    backend = keras.config.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf  # optional path: only with the TensorFlow backend
+            return len(tf.config.list_physical_devices("GPU"))
+        if backend == "jax":
+            import jax
+            return sum(d.platform == "gpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+            return torch.cuda.device_count()
+    except Exception:
+        return 0
+    return 0
+
+
+def set_precision(mode):
+    """'auto' -> bf16 (or fp16 where bf16 isn't supported) on a GPU, float32 on a CPU."""
+    if mode not in ("auto", "on", "off"):
+        raise UserError(f"Invalid value for --mixed-precision. Received: mixed_precision={mode!r}. "
+                        "Expected one of auto, on, off.")
+    use = mode == "on" or (mode == "auto" and gpu_count() > 0)
+    policy = "mixed_bfloat16" if use else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+class Distribution:
+    """--distribute: tf.distribute.MirroredStrategy under TensorFlow, keras DataParallel under JAX."""
+
+    def __init__(self, enabled):
+        self.enabled, self.strategy, self.devices = enabled, None, 1
+        if not enabled:
+            return
+        backend = keras.config.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf  # optional path
+            devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+            self.strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
+            self.devices = self.strategy.num_replicas_in_sync
+        elif backend == "jax":
+            self.devices = len(keras.distribution.list_devices())
+            keras.distribution.set_distribution(keras.distribution.DataParallel())
+        else:
+            raise UserError(f"--distribute supports the tensorflow and jax backends; received KERAS_BACKEND={backend}")
+
+    def scope(self):
+        if self.strategy is not None:
+            return self.strategy.scope()
+        import contextlib
+        return contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------- callbacks
+
+class StopControl(keras.callbacks.Callback):
+    """Ends training at a batch boundary on the first SIGINT/SIGTERM or at the time limit.
+
+    A second SIGINT raises KeyboardInterrupt at once.
+    """
+
+    def __init__(self, time_limit_s=None):
+        super().__init__()
+        self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
+        self.reason = None
+
+    def install(self):
+        self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def uninstall(self):
+        for s, h in getattr(self, "_previous", {}).items():
+            signal.signal(s, h)
+
+    def _handle(self, signum, frame):
+        if self.reason is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.reason = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        print(f"\n{self.reason}: stopping after this batch and saving (Ctrl-C again to abort at once)",
+              file=sys.stderr, flush=True)
+        if self.model is not None:
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.deadline is not None and time.monotonic() > self.deadline and self.reason is None:
+            self.reason = "time limit"
+        if self.reason is not None:
+            self.model.stop_training = True
+
+
+class EpochSaver(keras.callbacks.Callback):
+    """After each epoch: the checkpoint, and the backup that a restarted run resumes from."""
+
+    def __init__(self, checkpoint, backup_dir, info, target_epochs):
+        super().__init__()
+        self.checkpoint, self.backup_dir, self.info, self.target_epochs = checkpoint, backup_dir, info, target_epochs
+        self.epochs_done = info["epochs"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_done = epoch + 1
+        info = {**self.info, "epochs": self.epochs_done}
+        if self.checkpoint:
+            models.save(self.model, self.checkpoint, info)
+        os.makedirs(self.backup_dir, exist_ok=True)
+        models.save(self.model, os.path.join(self.backup_dir, "model.keras"), info)
+        state = os.path.join(self.backup_dir, "state.json")
+        with open(state + ".tmp", "w") as f:
+            json.dump({"epochs": self.epochs_done, "target_epochs": self.target_epochs}, f)
+        os.replace(state + ".tmp", state)
+
+
+def wild_photos(folder):
+    if not folder or not os.path.isdir(folder):
+        return []
+    return sorted(p for p in glob.glob(os.path.join(glob.escape(folder), "*")) if p.lower().endswith(WILD_EXTENSIONS))
+
+
+def load_photo(path, image_size):
+    """RGB float32 image_size x image_size of a photo (EXIF orientation applied), or None."""
+    from PIL import Image, ImageOps
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            rgb = np.asarray(im)
+    except Exception:
+        return None
+    return cv2.resize(rgb, (image_size, image_size), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+class WildSnapshots(keras.callbacks.Callback):
+    """Run the model on the --wild photos after every epoch and write them to --snapshots."""
+
+    def __init__(self, photos, folder, image_size):
+        super().__init__()
+        self.folder, self.photos = folder, []
+        for path in photos:
+            img = load_photo(path, image_size)
+            if img is not None:
+                self.photos.append(img)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.photos:
+            return
+        os.makedirs(self.folder, exist_ok=True)
+        batch = np.stack(self.photos)
+        out = np.asarray(self.model.predict(batch, batch_size=8, verbose=0))
+        for i, (img, masks) in enumerate(zip(batch, out)):
+            stem = os.path.join(self.folder, f"{i:06d}_{epoch:06d}")
+            cv2.imwrite(f"{stem}_in.jpg", cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2BGR))
+            for k in range(masks.shape[-1]):
+                cv2.imwrite(f"{stem}_out{k}.jpg", np.clip(masks[..., k] * 255, 0, 255).astype(np.uint8))
+
+
+class EpochCounter(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, but 'Epoch 7' rather than 'Epoch 7/1000000' when training runs until stopped."""
+
+    def __init__(self, unlimited):
+        super().__init__()
+        self.unlimited = unlimited
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.unlimited:
+            self._maybe_init_progbar()
+            print(f"Epoch {epoch + 1} (until Ctrl-C)", flush=True)
+        else:
+            super().on_epoch_begin(epoch, logs)
+
+
+# ---------------------------------------------------------------- the run
+
+def mask_names_for(train_index_entries, pattern_folder, n_masks):
+    """Mask names from the pattern folder when it matches the index, else from the files' suffixes."""
+    try:
+        from segmenty.patterns import load_pattern_json
+        names = [os.path.splitext(n)[0] for n in load_pattern_json(pattern_folder)["masks"]]
+        if len(names) == n_masks:
+            return names
+    except UserError:
+        pass
+    first = train_index_entries[0]["y"]
+    return [os.path.splitext(os.path.basename(y))[0].split("_", 3)[-1] for y in first]
+
+
+def compile_model(model, learning_rate=1e-3):
+    # XLA makes TensorFlow's CPU training 1.6x faster here; Keras's "auto" leaves it off for TensorFlow.
+    jit = True if keras.config.backend() == "tensorflow" else "auto"
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=balanced_loss, metrics=[tpr, tnr, mse],
+                  jit_compile=jit)
+
+
+def train(train_index="training.json", validation_index="validation.json", preset=None, image_size=None,
+          batch_size=25, epochs=None, steps_per_epoch=None, time_limit=None, model_path="root.keras",
+          output="save.keras", checkpoint="/tmp/model.keras", log="training.log", wild="wild",
+          snapshots="snapshots", on_the_fly=False, pattern="pattern", backgrounds="background", workers=None,
+          seed=None, mixed_precision="auto", distribute=False, tensorboard=None, learning_rate=1e-3,
+          recipe="segmenty", sample_size=None, config_overrides=None, verbose=1):
+    """Train (or resume) a segmenter; see the module docstring for files. Returns the final info dict."""
+    for name, value in (("--batch-size", batch_size), ("--epochs", epochs), ("--steps-per-epoch", steps_per_epoch)):
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise UserError(f"Invalid value for {name}. Received: {name[2:].replace('-', '_')}={value}. "
+                            "Expected a positive integer.")
+    if time_limit is not None and time_limit <= 0:
+        raise UserError(f"Invalid value for --time-limit. Received: time_limit={time_limit}. Expected minutes > 0.")
+    workers = workers or dataset.default_workers()
+    seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
+    keras.utils.set_random_seed(seed)  # weights and dropout too, so --seed reproduces a run
+    policy = set_precision(mixed_precision)
+    dist = Distribution(distribute)
+
+    # What the data says: the number of masks and their names.
+    if on_the_fly:
+        from segmenty.samples import make_context
+        default_size = models.PRESETS.get(preset or "segmenty", {}).get("image_size", 256)
+        ctx = make_context(backgrounds, pattern, sample_size or image_size or default_size, recipe=recipe)
+        names, n_masks = ctx.mask_names, len(ctx.mask_names)
+    else:
+        entries = dataset.load_entries(train_index)
+        n_masks = dataset.mask_count(entries, train_index)
+        names = mask_names_for(entries, pattern, n_masks)
+
+    # Where to start: an interrupted run's backup, else --model, else a new model.
+    backup_dir = os.path.normpath(output) + ".backup"
+    state_path = os.path.join(backup_dir, "state.json")
+    target_epochs = None
+    with dist.scope():
+        if os.path.exists(state_path):
+            with open(state_path) as f:
+                target_epochs = json.load(f).get("target_epochs")
+            net, info = models.load(os.path.join(backup_dir, "model.keras"))
+            print(f"resuming an interrupted run from {backup_dir}/ at epoch {info['epochs']}", file=sys.stderr)
+        elif model_path and os.path.exists(model_path):
+            net, info = models.load(model_path)
+            print(f"starting from {model_path} ({info['preset']}, {info['image_size']}px, "
+                  f"{info['epochs']} epochs so far)", file=sys.stderr)
+        else:
+            config = models.preset_config(preset or "segmenty", image_size, config_overrides)
+            net = models.build_model(config, names)
+            info = {"preset": config["preset"], "image_size": config["image_size"], "mask_names": names,
+                    "epochs": 0, "config": config}
+            compile_model(net, learning_rate)
+        if net.output_shape[-1] != n_masks:
+            raise UserError(f"the training data has {n_masks} masks per sample but the model has "
+                            f"{net.output_shape[-1]} outputs; train a new model (another --model/--output) "
+                            "or use matching samples")
+        if dist.strategy is not None:
+            net.jit_compile = False  # XLA can't compile variables mirrored across devices
+        # A resumed model keeps its architecture: it wins over conflicting flags.
+        for flag, asked, actual in (("--preset", preset, info["preset"]), ("--image-size", image_size, info["image_size"])):
+            if asked is not None and asked != actual:
+                print(f"warning: {flag} {asked} ignored: the model being resumed is {flag[2:]} {actual}",
+                      file=sys.stderr)
+
+    size = info["image_size"]
+    start_epoch = info["epochs"]
+    if target_epochs is None:
+        target_epochs = start_epoch + epochs if epochs else None
+    unlimited = target_epochs is None
+    final_epoch = target_epochs if target_epochs is not None else 10**9
+
+    if on_the_fly:
+        steps = steps_per_epoch or max(1, 3000 // batch_size)
+        train_data = dataset.OnTheFlyDataset(ctx, batch_size, steps, seed=seed + start_epoch, image_size=size,
+                                             workers=workers, use_multiprocessing=False)
+    else:
+        train_data = dataset.IndexDataset(train_index, batch_size, size, n_masks, steps=steps_per_epoch, seed=seed,
+                                          workers=workers, use_multiprocessing=False)
+    val_data = None
+    if validation_index and os.path.exists(validation_index):
+        val_entries = dataset.load_entries(validation_index)
+        if dataset.mask_count(val_entries, validation_index) != n_masks:
+            raise UserError(f"{validation_index} has {len(val_entries[0]['y'])} masks per sample, "
+                            f"the training data {n_masks}")
+        val_data = dataset.IndexDataset(validation_index, batch_size, size, n_masks, shuffle=False,
+                                        workers=workers, use_multiprocessing=False)
+
+    stop = StopControl(None if time_limit is None else time_limit * 60)
+    saver = EpochSaver(checkpoint, backup_dir, info, target_epochs)
+    callbacks = [stop, saver, keras.callbacks.CSVLogger(log, append=True) if log else None,
+                 WildSnapshots(wild_photos(wild), snapshots, size) if wild_photos(wild) else None]
+    if tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(tensorboard))
+    if verbose:
+        callbacks.append(EpochCounter(unlimited))
+    callbacks = [c for c in callbacks if c is not None]
+
+    print(f"training {info['preset']} ({net.count_params():,} parameters) at {size}x{size} on {n_masks} masks "
+          f"{names}, batch {batch_size}, {policy}, {dist.devices} device(s); "
+          f"{'until Ctrl-C' if unlimited else f'to epoch {final_epoch}'}"
+          f"{f' or {time_limit:g} min' if time_limit else ''}", file=sys.stderr, flush=True)
+    stop.install()
+    try:
+        if start_epoch < final_epoch:
+            net.fit(train_data, validation_data=val_data, epochs=final_epoch, initial_epoch=start_epoch,
+                    callbacks=callbacks, verbose=verbose)
+    finally:
+        stop.uninstall()
+    final = {**info, "epochs": saver.epochs_done}
+    models.save(net, output, final)
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    why = stop.reason or "done"
+    print(f"saved {output} after {saver.epochs_done} epochs ({why}); "
+          f"to continue from it: --model {output}", file=sys.stderr)
+    return final
