@@ -64,6 +64,7 @@ def main(argv=None):
     p.add_argument("--distribute", action="store_true", help="use all visible GPUs (TensorFlow or JAX backend)")
     p.add_argument("--tensorboard", metavar="DIR", default=None, help="also write TensorBoard logs here")
     args = p.parse_args(argv)
+    cli.start_keras_quietly()
     from segmenty.train import train
     train(args.train, args.validation, args.preset, args.image_size, args.batch_size, args.epochs,
           args.steps_per_epoch, args.time_limit, args.model, args.output, args.checkpoint, args.log, args.wild,

@@ -60,3 +60,34 @@ def run(main, argv=None):
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(status or 0)
+
+
+def hide_gpus():
+    """Make every Keras backend see only the CPU; call before Keras is imported."""
+    import os
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    os.environ["JAX_PLATFORMS"] = "cpu"
+
+
+def start_keras_quietly():
+    """Import Keras and start its backend with stderr muted at the file-descriptor level.
+
+    TensorFlow 2.20+ prints C++ start-up lines (oneDNN, CUDA probing) that TF_CPP_MIN_LOG_LEVEL
+    no longer silences; they bury the lines users need. Errors still surface as Python exceptions.
+    """
+    import os
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced, e.g. by a test harness
+        import keras  # noqa: F401
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    try:
+        import keras
+        keras.ops.zeros((1,))  # the first op initialises devices, which logs too
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)

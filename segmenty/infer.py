@@ -1,0 +1,349 @@
+"""Stage 5: run a trained model on photos (test_segmenter.py).
+
+Writes, for each photo <stem> (a name used twice gets _2, _3, ...):
+
+    OUT/<stem>_in.jpg              what the model saw (the photo resized to the model's input)
+    OUT/<stem>_out<K>_<name>.png   mask K's probability, 0..255 grayscale, at the photo's own resolution
+    OUT/<stem>_overlay.jpg         the photo, each mask tinted in its colour, the found pattern outlined
+    OUT/results.json               {"model", "mask_names", "image_size",
+                                    "images": [{"source", "input", "masks", "overlay", "size": [w, h],
+                                                "present", "area", "bbox", "quad"} or {"source", "error"}]}
+
+`present`, `bbox` and `quad` describe the full-pattern mask (channel 0): its largest connected
+component above the threshold. `present` is that component's mean probability, scaled down
+when the component is smaller than MIN_AREA of the photo, so specks never count as a find.
+`quad` is the four-cornered polygon fitted to the component's outline, clockwise, in photo pixels.
+"""
+
+import concurrent.futures
+import json
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from segmenty.cli import UserError
+from segmenty.samples import PNG_PARAMS
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+MIN_AREA = 0.005  # share of the photo below which a component is noise, not a pattern
+PRESENT = 0.5  # `present` at or above this means "the pattern is in the photo"
+# BGR tints of the masks in the overlay, in channel order (repeats after six).
+COLORS = [(40, 200, 40), (40, 40, 230), (230, 130, 30), (30, 210, 250), (200, 40, 200), (220, 220, 40)]
+OUTLINE = (255, 0, 255)
+
+
+# ---------------------------------------------------------------- inputs
+
+def list_images(inputs, limit=10):
+    """Image files named by `inputs` (files or folders), sorted per folder, sample masks (_o_) left out.
+
+    Args:
+        inputs: list of str, files or folders.
+        limit: int, at most this many; 0 for all. Defaults to 10 (the original's).
+
+    Returns:
+        list of str.
+    """
+    found = []
+    for item in inputs:
+        if os.path.isdir(item):
+            names = sorted(n for n in os.listdir(item)
+                           if n.lower().endswith(IMAGE_EXTENSIONS) and "_o_" not in n)
+            found += [os.path.join(item, n) for n in names]
+        elif os.path.isfile(item):
+            found.append(item)
+        else:
+            raise UserError(f"Invalid value for IN. Received: IN={item!r}. Expected an image file or a folder.")
+    if not found:
+        raise UserError(f"no images in {', '.join(inputs)} (expected {', '.join(IMAGE_EXTENSIONS)} files)")
+    return found[:limit] if limit else found
+
+
+def read_photo(path):
+    """RGB uint8 array of a photo with its EXIF orientation applied; grayscale becomes RGB.
+
+    Raises:
+        ValueError: if the file can't be decoded.
+    """
+    from PIL import Image, ImageOps
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGB"))
+    except Exception as e:
+        raise ValueError(f"unreadable image ({type(e).__name__}: {e})") from None
+
+
+def model_input(rgb, image_size):
+    """The photo as the model sees it: image_size x image_size, RGB float32 0..255."""
+    return cv2.resize(rgb, (image_size, image_size), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+# ---------------------------------------------------------------- outputs (pure)
+
+def to_photo_size(probs, size):
+    """Model-size probabilities (h, w, K) -> (H, W, K) at the photo's size (w, h) = size."""
+    up = cv2.resize(probs, tuple(size), interpolation=cv2.INTER_LINEAR)
+    return up.reshape(size[1], size[0], -1)
+
+
+def largest_component(binary):
+    """(mask of the largest 8-connected component, its area in pixels); (None, 0) when empty."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return None, 0
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return labels == best, int(stats[best, cv2.CC_STAT_AREA])
+
+
+def clockwise_from_top_left(quad):
+    """Reorder 4 points clockwise on screen (y down), starting at the one nearest the top-left."""
+    quad = np.asarray(quad, np.float64)
+    x, y = quad[:, 0], quad[:, 1]
+    if np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y) < 0:  # counter-clockwise on screen
+        quad = quad[::-1]
+    start = int(np.argmin(quad.sum(1)))
+    return np.roll(quad, -start, axis=0)
+
+
+def _line_through(points):
+    vx, vy, x0, y0 = cv2.fitLine(points.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+    return np.array([x0, y0]), np.array([vx, vy])
+
+
+def _intersect(a, b):
+    (p, u), (q, v) = a, b
+    det = u[0] * -v[1] + v[0] * u[1]
+    if abs(det) < 1e-6:
+        return None
+    t = ((q[0] - p[0]) * -v[1] + v[0] * (q[1] - p[1])) / det
+    return p + t * u
+
+
+def fit_quad(component):
+    """Four corners, clockwise, of the quadrilateral that best matches a component's outline.
+
+    Coarse: vertices of the convex hull are dropped one at a time, always the one whose removal
+    loses the least area, until four remain. Fine: a line is fitted to the outline points along
+    each side, and neighbouring lines are intersected, which puts corners between pixels.
+    """
+    contours, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    hull = cv2.convexHull(outline.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    if len(hull) < 4:
+        x, y, w, h = cv2.boundingRect(component.astype(np.uint8))
+        return clockwise_from_top_left([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+    pts = list(hull)
+    while len(pts) > 4:
+        losses = [abs(np.cross(pts[i] - pts[i - 1], pts[(i + 1) % len(pts)] - pts[i - 1])) for i in range(len(pts))]
+        pts.pop(int(np.argmin(losses)))
+    coarse = np.array(pts)
+    # Each outline point belongs to the side it is nearest to; the ends of a side are left out
+    # because corners are rounded there.
+    starts, ends = coarse, np.roll(coarse, -1, axis=0)
+    dist = np.stack([_segment_distance(outline, a, b) for a, b in zip(starts, ends)], 1)
+    side = np.argmin(dist, 1)
+    lines = []
+    for k, (a, b) in enumerate(zip(starts, ends)):
+        on = outline[side == k]
+        t = (on - a) @ (b - a) / max(np.dot(b - a, b - a), 1e-9)
+        on = on[(t > 0.15) & (t < 0.85)]
+        lines.append(_line_through(on) if len(on) >= 2 else None)
+    fine = []
+    reach = 0.25 * np.linalg.norm(coarse.max(0) - coarse.min(0))
+    for k in range(4):
+        corner = None if lines[k - 1] is None or lines[k] is None else _intersect(lines[k - 1], lines[k])
+        ok = corner is not None and np.linalg.norm(corner - coarse[k]) < reach
+        fine.append(corner if ok else coarse[k])
+    # The outline runs through pixel centres of the edge pixels; the region's edge is half a pixel out.
+    centre = np.mean(fine, 0)
+    fine = [c + 0.5 * (c - centre) / max(np.linalg.norm(c - centre), 1e-9) for c in fine]
+    return clockwise_from_top_left(fine)
+
+
+def _segment_distance(points, a, b):
+    ab = b - a
+    t = np.clip((points - a) @ ab / max(np.dot(ab, ab), 1e-9), 0, 1)
+    return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
+
+
+def describe_pattern(prob, threshold=0.5):
+    """present, bbox and quad of the full-pattern probability map (H x W, 0..1)."""
+    component, area = largest_component(prob > threshold)
+    if component is None:
+        return {"present": 0.0, "bbox": None, "quad": None}
+    present = float(prob[component].mean()) * min(1.0, area / (MIN_AREA * prob.size))
+    if present < PRESENT:
+        return {"present": round(present, 4), "bbox": None, "quad": None}
+    x, y, w, h = cv2.boundingRect(component.astype(np.uint8))
+    quad = fit_quad(component)
+    return {"present": round(present, 4), "bbox": [x, y, w, h], "quad": np.round(quad, 1).tolist()}
+
+
+def overlay(rgb, probs, names, quad=None, threshold=0.5):
+    """BGR picture: the photo with each mask tinted in its colour, the quad outlined, a legend."""
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    for k in range(probs.shape[2]):
+        inside = (probs[..., k] > threshold).astype(np.uint8)
+        if inside.any():
+            tint = cv2.add(cv2.convertScaleAbs(img, alpha=0.55), tuple(0.45 * c for c in COLORS[k % len(COLORS)]) + (0,))
+            cv2.copyTo(tint, inside, img)
+    scale = max(img.shape[:2]) / 640
+    thick = max(1, round(3 * scale))
+    if quad is not None:
+        cv2.polylines(img, [np.int32(np.round(quad))], True, OUTLINE, thick, cv2.LINE_AA)
+    for k, name in enumerate(names):
+        org = (round(8 * scale), round((22 + 22 * k) * scale))
+        cv2.putText(img, name, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+        cv2.putText(img, name, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, COLORS[k % len(COLORS)], thick, cv2.LINE_AA)
+    return img
+
+
+# ---------------------------------------------------------------- the run
+
+def unique_stem(path, used):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    candidate, k = stem, 1
+    while candidate in used:
+        k += 1
+        candidate = f"{stem}_{k}"
+    used.add(candidate)
+    return candidate
+
+
+def write_outputs(out, stem, rgb, seen, probs, names, threshold):
+    """Write one photo's files; returns its results.json entry (without source)."""
+    h, w = rgb.shape[:2]
+    probs = to_photo_size(probs, (w, h))
+    entry = {"input": os.path.join(out, f"{stem}_in.jpg"), "masks": [], "size": [w, h]}
+    cv2.imwrite(entry["input"], cv2.cvtColor(seen.astype(np.uint8), cv2.COLOR_RGB2BGR))
+    for k, name in enumerate(names):
+        path = os.path.join(out, f"{stem}_out{k}_{name}.png")
+        cv2.imwrite(path, np.clip(probs[..., k] * 255 + 0.5, 0, 255).astype(np.uint8), PNG_PARAMS)
+        entry["masks"].append(path)
+    entry.update(describe_pattern(probs[..., 0], threshold))
+    entry["area"] = [round(float((probs[..., k] > threshold).mean()), 5) for k in range(len(names))]
+    entry["overlay"] = os.path.join(out, f"{stem}_overlay.jpg")
+    cv2.imwrite(entry["overlay"], overlay(rgb, probs, names, entry["quad"], threshold))
+    return entry, probs
+
+
+def load_segmenter(path, image_size=None, batch_size=8):
+    """(predict function, info) of a segmenty model; UserError with one line otherwise.
+
+    The function takes a list of model inputs and always runs full batches, so the backend
+    compiles once, here, during the load rather than in the middle of the photos.
+    """
+    from segmenty import model as models
+    model, info = models.load(path, compile=False)
+    size = image_size or info["image_size"]
+    if size % models.input_multiple(info):
+        raise UserError(f"Invalid value for --image-size. Received: image_size={size}. "
+                        f"Expected a multiple of {models.input_multiple(info)} for this model.")
+    empty = np.zeros((batch_size, size, size, 3), np.float32)
+
+    def predict(inputs):
+        batch = empty.copy()
+        if len(inputs):
+            batch[:len(inputs)] = np.stack(inputs)
+        return np.asarray(model.predict_on_batch(batch), np.float32)[:len(inputs)]
+
+    predict([])
+    return predict, {**info, "input_size": size}
+
+
+def segment(model_path, inputs, out, limit=10, threshold=0.5, batch_size=8, image_size=None, on_result=None):
+    """Run a model on photos and write masks, overlays and results.json (see the module docstring).
+
+    Args:
+        model_path: str, a .keras file written by train_segmenter.py.
+        inputs: list of str, image files or folders.
+        out: str, output folder (created).
+        limit: int, at most this many photos; 0 for all. Defaults to 10.
+        threshold: float, probability above which a pixel is inside a mask. Defaults to 0.5.
+        batch_size: int, photos per forward pass. Defaults to 8.
+        image_size: int or None, the model's input size to use; None for the size it was trained at.
+        on_result: callable(entry, probs at photo size) or None, e.g. to evaluate each photo as it comes.
+
+    Returns:
+        dict, the content of results.json, plus "seconds" (excluding the model load).
+    """
+    if not 0 < threshold < 1:
+        raise UserError(f"Invalid value for --threshold. Received: threshold={threshold}. Expected 0 < t < 1.")
+    paths = list_images(inputs, limit)
+    predict, info = load_segmenter(model_path, image_size, batch_size)
+    names, size = info["mask_names"], info["input_size"]
+    os.makedirs(out, exist_ok=True)
+    results = {"model": model_path, "mask_names": names, "image_size": size, "images": []}
+    used = set()
+    stems = [unique_stem(p, used) for p in paths]
+
+    def load(path):
+        try:
+            rgb = read_photo(path)
+        except ValueError as e:
+            return path, e, None
+        return path, rgb, model_input(rgb, size)
+
+    def finish(path, stem, rgb, seen, probs):
+        entry, full = write_outputs(out, stem, rgb, seen, probs, names, threshold)
+        return {"source": path, **entry}, full
+
+    started = time.monotonic()
+    # OpenCV and the decoders release the GIL: threads overlap decoding, writing and the model.
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        for first in range(0, len(paths), batch_size):
+            loaded = list(pool.map(load, paths[first:first + batch_size]))
+            good = [(path, rgb, seen, stem) for (path, rgb, seen), stem in zip(loaded, stems[first:])
+                    if seen is not None]
+            for path, err, seen in loaded:
+                if seen is None:
+                    results["images"].append({"source": path, "error": str(err)})
+                    print(f"warning: {path}: {err}", file=sys.stderr)
+            if not good:
+                continue
+            probs = predict([g[2] for g in good])
+            done = pool.map(lambda a: finish(*a), [(path, stem, rgb, seen, p) for (path, rgb, seen, stem), p
+                                                   in zip(good, probs)])
+            for entry, full in done:
+                results["images"].append(entry)
+                if on_result:
+                    on_result(entry, full)
+    results["seconds"] = round(time.monotonic() - started, 3)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({k: v for k, v in results.items() if k != "seconds"}, f, indent=1)
+    return results
+
+
+def test_segmenter(model_path, inputs, out, limit=10, threshold=0.5, truth=None, batch_size=8, image_size=None):
+    """segment(), then, with `truth`, score the masks, print the table and write OUT/metrics.json.
+
+    Returns:
+        tuple (results dict, metrics dict or None).
+    """
+    from segmenty import evaluate
+    evaluator = None
+    if truth:
+        evaluator = evaluate.Evaluator(truth, threshold)
+        paths = list_images(inputs, limit)
+        if not any(evaluator.covers(p) for p in paths):
+            raise UserError(f"none of the {len(paths)} photos has an entry in --truth {truth} "
+                            "(quad files match by file name, sample indexes by path)")
+    results = segment(model_path, inputs, out, limit, threshold, batch_size, image_size,
+                      on_result=evaluator.add if evaluator else None)
+    done = [e for e in results["images"] if "error" not in e]
+    print(f"wrote {len(done)} photos to {out}/ ({len(done) / max(results['seconds'], 1e-9):.1f} photos/s); "
+          f"look at {out}/*_overlay.jpg", file=sys.stderr)
+    errors = len(results["images"]) - len(done)
+    if errors:
+        print(f"{errors} unreadable photo(s) listed with an error in {out}/results.json", file=sys.stderr)
+    metrics = None
+    if evaluator:
+        metrics = evaluator.metrics(results["mask_names"])
+        with open(os.path.join(out, "metrics.json"), "w") as f:
+            json.dump(metrics, f, indent=1)
+        print(evaluate.format_table(metrics))
+    return results, metrics

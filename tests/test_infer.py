@@ -1,0 +1,165 @@
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from segmenty import infer, model as models, samples
+from tests.helpers import make_workspace
+
+NAMES = ["mask", "vertical", "horizontal", "middle"]
+
+
+def constant_model(path, channel0=1.0):
+    """A tiny segmenty model whose outputs ignore the photo: channel 0 = channel0, others 0."""
+    config = models.preset_config("tiny")
+    net = models.build_model(config, NAMES)
+    head = net.get_layer("masks")
+    kernel, bias = head.get_weights()
+    logit = 30.0 if channel0 >= 1 else -30.0
+    head.set_weights([np.zeros_like(kernel), np.array([logit, -30, -30, -30], np.float32)])
+    models.save(net, str(path), {"preset": "tiny", "image_size": 32, "mask_names": NAMES, "epochs": 0,
+                                 "config": config})
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def full_model(tmp_path_factory):
+    return constant_model(tmp_path_factory.mktemp("m") / "ones.keras")
+
+
+def write_photo(path, w, h, seed=0):
+    cv2.imwrite(str(path), np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8))
+
+
+def test_outputs_at_the_photos_resolution_and_schema(full_model, tmp_path):
+    write_photo(tmp_path / "wide.jpg", 80, 48)
+    results, _ = infer.test_segmenter(full_model, [str(tmp_path / "wide.jpg")], str(tmp_path / "out"))
+    entry = results["images"][0]
+    assert entry["size"] == [80, 48]
+    for k, (path, name) in enumerate(zip(entry["masks"], NAMES)):
+        assert path == str(tmp_path / "out" / f"wide_out{k}_{name}.png")
+        mask = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        assert mask.shape == (48, 80) and mask.dtype == np.uint8
+        assert mask.min() == (255 if k == 0 else 0)
+    assert cv2.imread(entry["input"]).shape == (32, 32, 3)  # what the model saw
+    assert cv2.imread(entry["overlay"]).shape == (48, 80, 3)
+    on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(on_disk) == {"model", "mask_names", "image_size", "images"}
+    assert on_disk["mask_names"] == NAMES
+    e = on_disk["images"][0]
+    assert set(e) == {"source", "input", "masks", "overlay", "size", "present", "area", "bbox", "quad"}
+    assert e["present"] == pytest.approx(1.0) and e["area"] == [1.0, 0.0, 0.0, 0.0]
+    assert e["bbox"] == [0, 0, 80, 48]
+    np.testing.assert_allclose(e["quad"], [[0, 0], [79, 0], [79, 47], [0, 47]], atol=1)
+
+
+def test_exif_orientation_and_grayscale(full_model, tmp_path):
+    img = Image.fromarray(np.zeros((48, 80, 3), np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotated 90 degrees: shown 48 wide, 80 tall
+    img.save(tmp_path / "turned.jpg", exif=exif)
+    cv2.imwrite(str(tmp_path / "gray.png"), np.full((30, 40), 128, np.uint8))
+    results, _ = infer.test_segmenter(full_model, [str(tmp_path)], str(tmp_path / "out"))
+    sizes = {os.path.basename(e["source"]): e["size"] for e in results["images"]}
+    assert sizes == {"turned.jpg": [48, 80], "gray.png": [40, 30]}
+
+
+def test_truth_quads_hand_computed(full_model, tmp_path):
+    for name in ("half.jpg", "all.jpg", "none.jpg"):
+        write_photo(tmp_path / name, 80, 48)
+    gt = {"half.jpg": {"size": [160, 96], "quad": [[0, 0], [80, 0], [80, 96], [0, 96]]},  # left half, 2x scale
+          "all.jpg": {"size": [80, 48], "quad": [[0, 0], [80, 0], [80, 48], [0, 48]]},
+          "none.jpg": {"size": [80, 48], "quad": None}}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    _, metrics = infer.test_segmenter(full_model, [str(tmp_path)], str(tmp_path / "out"), truth=str(tmp_path / "gt.json"))
+    ious = {os.path.basename(im["source"]): im["iou"] for im in metrics["images"]}
+    # The model says "pattern everywhere": IoU = quad area / photo area; other channels have no truth.
+    assert ious == {"half.jpg": [0.5, None, None, None], "all.jpg": [1.0, None, None, None],
+                    "none.jpg": [0.0, None, None, None]}
+    s = metrics["summary"]
+    assert s == {"with_pattern": 2, "found": 2, "found_rate": 1.0, "mean_iou": 0.75, "without_pattern": 1,
+                 "false_positives": 1}
+    assert list(metrics["per_mask"]) == ["mask"]
+    # pooled: (1920 + 3840) inside of 3 x 3840 pixels
+    assert metrics["per_mask"]["mask"] == {"iou": 0.5, "tpr": 1.0, "tnr": 0.0}
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text()) == metrics
+
+
+def test_truth_from_a_sample_index(tmp_path):
+    ws = make_workspace(tmp_path / "ws", n_backgrounds=4)
+    entries, _ = samples.make_samples(str(tmp_path / "val"), 6, size=32, seed=3, workers=1,
+                                      backgrounds=f"{ws}/background", pattern=f"{ws}/pattern")
+    model = constant_model(tmp_path / "ones.keras")
+    _, metrics = infer.test_segmenter(model, [str(tmp_path / "val")], str(tmp_path / "out"),
+                                      truth=str(tmp_path / "val.json"))
+    truth = [np.stack([cv2.imread(y, cv2.IMREAD_GRAYSCALE) > 127 for y in e["y"]], -1) for e in entries]
+    inside = sum(t[..., 0].sum() for t in truth)
+    assert metrics["per_mask"]["mask"]["iou"] == pytest.approx(inside / (6 * 32 * 32), abs=1e-4)
+    assert metrics["per_mask"]["mask"]["tpr"] == 1.0
+    if sum(t[..., 1].sum() for t in truth):
+        assert metrics["per_mask"]["vertical"] == {"iou": 0.0, "tpr": 0.0, "tnr": 1.0}
+    assert len(metrics["images"]) == 6 and all(len(im["iou"]) == 4 for im in metrics["images"])
+
+
+def test_corrupt_file_is_reported_and_the_run_goes_on(full_model, tmp_path, script):
+    write_photo(tmp_path / "good.jpg", 40, 30)
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    proc = script("test_segmenter.py", full_model, tmp_path, tmp_path / "out", check=0)
+    assert "warning:" in proc.stderr and "bad.jpg" in proc.stderr and "Traceback" not in proc.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    by_name = {os.path.basename(e["source"]): e for e in results["images"]}
+    assert "error" in by_name["bad.jpg"] and "error" not in by_name["good.jpg"]
+    assert os.path.exists(tmp_path / "out" / "good_overlay.jpg")
+
+
+def test_sample_folder_inputs_only_and_limit(tmp_path):
+    for i in range(12):
+        write_photo(tmp_path / f"{i:06d}_i.jpg", 8, 8)
+        write_photo(tmp_path / f"{i:06d}_o_0_mas.png", 8, 8)
+    found = infer.list_images([str(tmp_path)])
+    assert len(found) == 10 and all("_o_" not in p for p in found)
+    assert len(infer.list_images([str(tmp_path)], limit=0)) == 12
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing model", r"^error: no model at .*nothing\.keras$"),
+    ("plain keras model", r"^error: .*plain\.keras is a Keras model but not a segmenty model"),
+    ("empty folder", r"^error: no images in .*empty"),
+    ("truth matches nothing", r"^error: none of the 1 photos has an entry in --truth"),
+])
+def test_bad_input(full_model, tmp_path, script, case, message):
+    import keras
+    (tmp_path / "empty").mkdir()
+    write_photo(tmp_path / "photos.jpg", 8, 8)
+    (tmp_path / "gt.json").write_text(json.dumps({"other.jpg": {"size": [8, 8], "quad": None}}))
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    plain.save(tmp_path / "plain.keras")
+    args = {"missing model": [tmp_path / "nothing.keras", tmp_path / "photos.jpg"],
+            "plain keras model": [tmp_path / "plain.keras", tmp_path / "photos.jpg"],
+            "empty folder": [full_model, tmp_path / "empty"],
+            "truth matches nothing": [full_model, tmp_path / "photos.jpg", "--truth", tmp_path / "gt.json"]}[case]
+    proc = script("test_segmenter.py", *args[:2], tmp_path / "out", *args[2:])
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and __import__("re").match(message, lines[0]), proc.stderr
+
+
+def test_fit_quad_follows_perspective():
+    quad = np.float32([[30, 20], [170, 40], [150, 130], [20, 110]])
+    mask = np.zeros((160, 200), np.uint8)
+    cv2.fillPoly(mask, [quad.astype(np.int32)], 1)
+    fitted = infer.fit_quad(mask.astype(bool))
+    np.testing.assert_allclose(fitted, quad, atol=2)
+
+
+def test_describe_pattern_ignores_specks():
+    prob = np.zeros((100, 100), np.float32)
+    prob[10:13, 10:13] = 0.9  # 9 pixels: under MIN_AREA of the photo
+    d = infer.describe_pattern(prob)
+    assert d["quad"] is None and 0 < d["present"] < infer.PRESENT
+    prob[40:80, 30:90] = 0.8
+    d = infer.describe_pattern(prob)
+    assert d["present"] == pytest.approx(0.8) and d["bbox"] == [30, 40, 60, 40]
