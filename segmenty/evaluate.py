@@ -25,6 +25,7 @@ import numpy as np
 from segmenty.cli import UserError
 
 FOUND_IOU = 0.5
+SHOWN_PHOTOS = 20  # per-photo lines in the printed table
 
 
 def load_truth(path):
@@ -155,8 +156,13 @@ def format_table(metrics):
     fmt = lambda v: "     n/a" if v is None else f"{v:8.3f}"
     for name, m in metrics["per_mask"].items():
         lines.append(f"{name:<14}{fmt(m['iou'])}{fmt(m['tpr'])}{fmt(m['tnr'])}")
-    lines.append(f"per photo, IoU of {metrics['mask_names'][0]}:")
-    for im in metrics["images"]:
+    images = metrics["images"]
+    if len(images) <= SHOWN_PHOTOS:
+        lines.append(f"per photo, IoU of {metrics['mask_names'][0]}:")
+    else:  # the worst ones are what a person wants to look at; all are in metrics.json
+        lines.append(f"per photo, IoU of {metrics['mask_names'][0]}, the {SHOWN_PHOTOS} lowest of {len(images)}:")
+        images = sorted(images, key=lambda im: im["iou"][0])[:SHOWN_PHOTOS]
+    for im in images:
         lines.append(f"  {os.path.basename(im['source']):<32}{im['iou'][0]:6.3f}   present {im['present']:.2f}")
     s = metrics["summary"]
     text = f"{s['with_pattern']} photos with the pattern"

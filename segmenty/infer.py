@@ -37,6 +37,11 @@ OUTLINE = (255, 0, 255)
 
 # ---------------------------------------------------------------- inputs
 
+def is_photo_name(name):
+    """An image file that isn't a sample's mask (NNNNNN_o_K_abc.png)."""
+    return name.lower().endswith(IMAGE_EXTENSIONS) and "_o_" not in name
+
+
 def list_images(inputs, limit=10):
     """Image files named by `inputs` (files or folders), sorted per folder, sample masks (_o_) left out.
 
@@ -50,8 +55,7 @@ def list_images(inputs, limit=10):
     found = []
     for item in inputs:
         if os.path.isdir(item):
-            names = sorted(n for n in os.listdir(item)
-                           if n.lower().endswith(IMAGE_EXTENSIONS) and "_o_" not in n)
+            names = sorted(n for n in os.listdir(item) if is_photo_name(n))
             found += [os.path.join(item, n) for n in names]
         elif os.path.isfile(item):
             found.append(item)

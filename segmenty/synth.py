@@ -23,7 +23,7 @@ from contextlib import contextmanager
 import cv2
 import numpy as np
 
-RECIPES = ("segmenty",)  # "robust" joins in segmenty/robust.py
+RECIPES = ("segmenty", "robust")  # robust: segmenty/robust.py, for real photos
 BASE_SIZE = 256  # the original's sample size; size-dependent parameters scale from it
 
 
@@ -50,6 +50,8 @@ class Context:
         self.pattern = cv2.resize(full, (size, size), interpolation=cv2.INTER_CUBIC)
         self.masks = np.dstack([cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA) for m in masks])
         self.page_aspect = full.shape[1] / full.shape[0]
+        if recipe == "robust":  # its pages may fill the frame: keep twice the detail
+            self.pattern_fine = cv2.resize(full, (2 * size, 2 * size), interpolation=cv2.INTER_AREA)
         # Page coordinates are those of the resized page: the square (0,0)-(size-1,size-1).
         s = size - 1
         self.square = np.float32([[0, 0], [s, 0], [s, s], [0, s]])
@@ -79,6 +81,9 @@ def sample_params(rng, ctx):
     Returns:
         dict of plain values; `render(params, ctx)` turns it into a sample.
     """
+    if ctx.recipe == "robust":
+        from segmenty import robust
+        return robust.sample_params(rng, ctx)
     size, scale = ctx.size, ctx.size / BASE_SIZE
     n = len(ctx.backgrounds)
     p = {
@@ -99,9 +104,6 @@ def sample_params(rng, ctx):
         "blur_size": int(rng.integers(max(2, round(3 * scale)), max(3, round(15 * scale)) + 1)),
         "blur_direction": int(rng.integers(8)),
     }
-    if ctx.recipe == "robust":
-        from segmenty.robust import sample_robust_params
-        p["robust"] = sample_robust_params(rng, ctx, p)
     return p
 
 
@@ -184,22 +186,18 @@ class _NoTimer:
 
 def render(params, ctx, timer=None):
     """Apply sampled parameters: returns (image BGR uint8, masks HxWxK uint8, pts 5x2 or None)."""
+    if ctx.recipe == "robust":
+        from segmenty import robust
+        return robust.render(params, ctx, timer)
     t = timer or _NoTimer()
     p, size = params, ctx.size
-    robust = p.get("robust")
     with t.step("shading"):
         pattern = shade(ctx.pattern, p["shade_colors"], p["brightness"][1])
-        if robust:
-            from segmenty.robust import texture_pattern
-            pattern = texture_pattern(pattern, robust, ctx)
     with t.step("brightness"):
         image = cv2.convertScaleAbs(ctx.backgrounds[p["background"]], alpha=p["brightness"][0])
         over = cv2.convertScaleAbs(ctx.backgrounds[p["overlay"]], alpha=p["brightness"][2])
     with t.step("quadrilateral"):
         M = cv2.getPerspectiveTransform(ctx.square, p["corners"])
-        if robust:
-            from segmenty.robust import page_transform
-            M = page_transform(M, robust, ctx)
     pts = None
     with t.step("warp pattern"):
         if not p["blank"]:
@@ -208,17 +206,9 @@ def render(params, ctx, timer=None):
                                 borderMode=cv2.BORDER_TRANSPARENT)
             pts = cv2.perspectiveTransform(ctx.page_points.reshape(-1, 1, 2), M).reshape(-1, 2)
     with t.step("overlay"):
-        if robust:
-            from segmenty.robust import blend_overlay
-            image = blend_overlay(image, over, robust, p["overlay_alpha"])
-        else:
-            image = cv2.addWeighted(image, 1 - p["overlay_alpha"], over, p["overlay_alpha"], 0)
+        image = cv2.addWeighted(image, 1 - p["overlay_alpha"], over, p["overlay_alpha"], 0)
     with t.step("occluders"):
-        if robust:
-            from segmenty.robust import draw_occluders
-            draw_occluders(image, robust, ctx)
-        else:
-            draw_ellipses(image, p["ellipses"])
+        draw_ellipses(image, p["ellipses"])
     with t.step("lens distortion"):
         xy_map = undistort_map(size, p["focal"], p["principal"], p["k1"])
         image = cv2.remap(image, xy_map, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -233,9 +223,6 @@ def render(params, ctx, timer=None):
     with t.step("motion blur"):
         if p["motion_blur"]:
             image = line_blur(image, p["blur_size"], p["blur_direction"])
-        if robust:
-            from segmenty.robust import camera_effects
-            image = camera_effects(image, robust)
     return image, masks, pts
 
 

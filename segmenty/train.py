@@ -13,7 +13,6 @@ Files (the original's names, with Keras 3's .keras suffix):
 Every model file is written to a temp file and moved into place: never truncated.
 """
 
-import glob
 import json
 import os
 import shutil
@@ -25,11 +24,9 @@ import cv2
 import keras
 import numpy as np
 
-from segmenty import dataset, model as models
+from segmenty import dataset, infer, model as models
 from segmenty.cli import UserError
 from segmenty.losses import balanced_loss, mse, tnr, tpr
-
-WILD_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 # ---------------------------------------------------------------- devices
@@ -149,19 +146,15 @@ class EpochSaver(keras.callbacks.Callback):
 def wild_photos(folder):
     if not folder or not os.path.isdir(folder):
         return []
-    return sorted(p for p in glob.glob(os.path.join(glob.escape(folder), "*")) if p.lower().endswith(WILD_EXTENSIONS))
+    return sorted(os.path.join(folder, n) for n in os.listdir(folder) if infer.is_photo_name(n))
 
 
 def load_photo(path, image_size):
-    """RGB float32 image_size x image_size of a photo (EXIF orientation applied), or None."""
-    from PIL import Image, ImageOps
+    """A photo as the model sees it (infer.model_input), or None if unreadable."""
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            rgb = np.asarray(im)
-    except Exception:
+        return infer.model_input(infer.read_photo(path), image_size)
+    except ValueError:
         return None
-    return cv2.resize(rgb, (image_size, image_size), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 class WildSnapshots(keras.callbacks.Callback):

@@ -163,3 +163,10 @@ def test_load_pattern_errors(tmp_path):
         patterns.load_pattern(str(tmp_path / "nope"))
     with pytest.raises(patterns.UserError, match="no pattern.json"):
         patterns.load_pattern(str(tmp_path))
+
+
+def test_folder_mode_follows_the_umask(segmenty_dir):
+    import os
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(segmenty_dir).st_mode & 0o777 == 0o777 & ~umask

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Training figures: img/s per preset from memory, from disk and on the fly; peak memory; predict speed.
+
+    python bench/bench_train.py [--presets lite segmenty] [--steps 12] [--batch-size 25]
+    KERAS_BACKEND=jax python bench/bench_train.py --presets segmenty --mixed-precision on --batch-size 64
+
+Each configuration runs in a process of its own, so its peak RSS is its own:
+  memory   one batch made once and served again and again: the model alone
+  disk     make_samples.py output read through dataset.IndexDataset, as train_segmenter.py does
+  fly      samples generated in the loader (train_segmenter.py --on-the-fly --recipe robust)
+Speeds are measured over an epoch of --steps batches after a first, compiling epoch.
+It prints figures; it asserts nothing about time.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+BACKGROUNDS = os.path.join(ROOT, "..", "shared", "data", "backgrounds", "bsds-train")
+
+
+def child(preset, source, steps, batch_size, work, precision):
+    """Run one configuration; print a JSON line with img/s and peak RSS."""
+    import keras
+    import numpy as np
+    from segmenty import dataset, model as models, samples, train
+
+    policy = train.set_precision(precision)
+    config = models.preset_config(preset)
+    size = config["image_size"]
+    names = ["mask", "vertical", "horizontal", "middle"]
+    if source == "memory":
+        rng = np.random.default_rng(0)
+        batch = (rng.uniform(0, 255, (batch_size, size, size, 3)).astype(np.float32),
+                 (rng.uniform(0, 1, (batch_size, size, size, 4)) > 0.7).astype(np.float32))
+
+        class Same(keras.utils.PyDataset):
+            def __len__(self):
+                return steps
+
+            def __getitem__(self, i):
+                return batch
+        data = Same()
+    elif source == "disk":
+        data = dataset.IndexDataset(os.path.join(work, f"training{size}.json"), batch_size, size, 4, steps=steps,
+                                    workers=dataset.default_workers(), use_multiprocessing=False)
+    else:
+        ctx = samples.make_context(os.path.join(work, "background"), os.path.join(work, "pattern"), size,
+                                   recipe="robust")
+        data = dataset.OnTheFlyDataset(ctx, batch_size, steps, workers=dataset.default_workers(),
+                                       use_multiprocessing=False)
+    net = models.build_model(config, names)
+    train.compile_model(net)
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.t0
+
+    clock = Clock()
+    net.fit(data, epochs=2, callbacks=[clock], verbose=0)
+    train_rate = steps * batch_size / clock.seconds
+    x = np.zeros((batch_size, size, size, 3), np.float32)
+    net.predict_on_batch(x)
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 5 or n < 2:
+        net.predict_on_batch(x)
+        n += 1
+    predict_rate = n * batch_size / (time.perf_counter() - t0)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"preset": preset, "source": source, "train": train_rate, "predict": predict_rate,
+                      "rss_mb": rss, "policy": policy, "backend": keras.config.backend()}))
+
+
+def prepare(work, presets):
+    from segmenty import model as models
+    py = sys.executable
+    bg = BACKGROUNDS if os.path.isdir(BACKGROUNDS) else None
+    subprocess.run([py, os.path.join(ROOT, "make_patterns.py"), "--out", os.path.join(work, "pattern")],
+                   check=True, capture_output=True)
+    fetch = ["--from-dir", os.path.abspath(bg)] if bg else ["--synthetic", "200"]
+    subprocess.run([py, os.path.join(ROOT, "fetch_backgrounds.py"), *fetch, "--out", os.path.join(work, "background")],
+                   check=True, capture_output=True)
+    for size in sorted({models.PRESETS[p]["image_size"] for p in presets}):
+        subprocess.run([py, os.path.join(ROOT, "make_samples.py"), os.path.join(work, f"training{size}"), "1000",
+                        "--size", str(size), "--seed", "1", "--backgrounds", os.path.join(work, "background"),
+                        "--pattern", os.path.join(work, "pattern")], check=True, capture_output=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--presets", nargs="+", default=["lite", "segmenty"])
+    p.add_argument("--sources", nargs="+", default=["memory", "disk", "fly"])
+    p.add_argument("--steps", type=int, default=12, help="batches per measured epoch")
+    p.add_argument("--batch-size", type=int, default=25)
+    p.add_argument("--mixed-precision", default="auto")
+    p.add_argument("--child", nargs=3, metavar=("PRESET", "SOURCE", "WORK"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.steps, args.batch_size, args.child[2], args.mixed_precision)
+        return
+    work = tempfile.mkdtemp(prefix="bench_train_")
+    prepare(work, args.presets)
+    rows = []
+    for preset in args.presets:
+        steps = args.steps if preset != "segmenty" else max(2, args.steps // 3)  # 1.7 img/s on a CPU
+        for source in args.sources:
+            out = subprocess.run([sys.executable, __file__, "--child", preset, source, work, "--steps", str(steps),
+                                  "--batch-size", str(args.batch_size), "--mixed-precision", args.mixed_precision],
+                                 capture_output=True, text=True)
+            if out.returncode:
+                print(out.stderr[-2000:], file=sys.stderr)
+                continue
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"{preset:9s} {source:7s} train {r['train']:8.1f} img/s   predict {r['predict']:8.1f} img/s   "
+                  f"peak RSS {r['rss_mb']:6.0f} MB   ({r['backend']}, {r['policy']}, batch {args.batch_size})",
+                  flush=True)
+    for preset in args.presets:
+        by = {r["source"]: r["train"] for r in rows if r["preset"] == preset}
+        for source in ("disk", "fly"):
+            if "memory" in by and source in by:
+                print(f"{preset}: the {source} pipeline costs {100 * (1 - by[source] / by['memory']):+.1f}% "
+                      "of the in-memory speed")
+
+
+if __name__ == "__main__":
+    main()
