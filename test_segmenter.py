@@ -5,7 +5,6 @@ from segmenty import cli
 
 # Defaults: the original's, up to 10 images on the CPU, so it runs beside training on the GPU.
 LIMIT = 10
-THRESHOLD = 0.5
 BATCH_SIZE = 8
 DEVICE = "cpu"
 
@@ -22,7 +21,8 @@ def main(argv=None):
     p.add_argument("inputs", metavar="IN", nargs="+", help="a folder of photos, or photo files")
     p.add_argument("out", metavar="OUT", help="output folder")
     p.add_argument("--limit", type=cli.non_negative_int, default=LIMIT, help="at most this many photos; 0 for all")
-    p.add_argument("--threshold", type=float, default=THRESHOLD, help="probability above which a pixel is inside")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="probability above which a pixel is inside (default: the model's calibrated thresholds)")
     p.add_argument("--truth", metavar="GT", default=None,
                    help="score against a sample index (e.g. validation.json) or a gt.json of quads")
     p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE, help="photos per forward pass")

@@ -47,6 +47,8 @@ def main(argv=None):
                    help="batches per epoch (default: samples // batch size; 3000 // batch size on the fly)")
     p.add_argument("--time-limit", type=float, metavar="MINUTES", default=None, help="stop and save after this long")
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE, help="Adam's learning rate")
+    p.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
+                   help="cosine: fall to 1/50 by the end of --time-limit or --epochs")
     p.add_argument("--model", default=MODEL, help="start from this model if the file exists")
     p.add_argument("--output", default=OUTPUT, help="where the model is saved on exit")
     p.add_argument("--checkpoint", default=CHECKPOINT, help="written after every epoch")
@@ -57,6 +59,7 @@ def main(argv=None):
     p.add_argument("--pattern", default="pattern", help="pattern folder (mask names; --on-the-fly)")
     p.add_argument("--backgrounds", default="background", help="background folder (--on-the-fly)")
     p.add_argument("--recipe", default="segmenty", help="sample recipe for --on-the-fly: segmenty or robust")
+    p.add_argument("--blank-prob", type=float, default=0.2, help="--on-the-fly share of samples without the pattern")
     p.add_argument("--sample-size", type=int, default=None, help="--on-the-fly sample size (default: the model's)")
     p.add_argument("--workers", type=cli.positive_int, default=None, help="data loading threads (default: CPUs, at most 4)")
     p.add_argument("--seed", type=int, default=None, help="shuffling / on-the-fly seed (default: random)")
@@ -66,11 +69,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     cli.start_keras_quietly()
     from segmenty.train import train
-    train(args.train, args.validation, args.preset, args.image_size, args.batch_size, args.epochs,
-          args.steps_per_epoch, args.time_limit, args.model, args.output, args.checkpoint, args.log, args.wild,
-          args.snapshots, args.on_the_fly, args.pattern, args.backgrounds, args.workers, args.seed,
-          args.mixed_precision, args.distribute, args.tensorboard, args.learning_rate, args.recipe, args.sample_size)
-
+    train(train_index=args.train, validation_index=args.validation, preset=args.preset, image_size=args.image_size,
+          batch_size=args.batch_size, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+          time_limit=args.time_limit, model_path=args.model, output=args.output, checkpoint=args.checkpoint,
+          log=args.log, wild=args.wild, snapshots=args.snapshots, on_the_fly=args.on_the_fly, pattern=args.pattern,
+          backgrounds=args.backgrounds, workers=args.workers, seed=args.seed, mixed_precision=args.mixed_precision,
+          distribute=args.distribute, tensorboard=args.tensorboard, learning_rate=args.learning_rate,
+          lr_schedule=args.lr_schedule, recipe=args.recipe, sample_size=args.sample_size, blank_prob=args.blank_prob)
 
 if __name__ == "__main__":
     cli.run(main)

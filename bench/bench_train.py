@@ -42,6 +42,9 @@ def child(preset, source, steps, batch_size, work, precision):
                  (rng.uniform(0, 1, (batch_size, size, size, 4)) > 0.7).astype(np.float32))
 
         class Same(keras.utils.PyDataset):
+            def __init__(self):
+                super().__init__(workers=1)  # without it Keras takes a slow path
+
             def __len__(self):
                 return steps
 

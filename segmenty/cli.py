@@ -19,7 +19,13 @@ def invalid(name, value, expected):
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    def _get_help_string(self, action):
+        # A help text that explains its own default ("default: the model's") keeps just that.
+        if "(default" in (action.help or ""):
+            return action.help
+        if action.option_strings and action.default in (None, False):  # an option left unused
+            return f"{action.help} (default: off)"
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,7 +6,7 @@ Ground truth is either
       as in the real-photo sets: the pattern's outline only, so it scores channel 0; null = no pattern.
 
 Writes OUT/metrics.json:
-    {"truth", "mask_names",
+    {"truth", "mask_names", "thresholds",
      "per_mask": {name: {"iou", "tpr", "tnr"}},   # pixels pooled over the photos that have truth for it
      "images": [{"source", "iou": [per channel, null where no truth], "present"}],
      "summary": {"with_pattern", "found", "found_rate", "mean_iou", "without_pattern", "false_positives"}}
@@ -75,6 +75,31 @@ def quad_mask(quad, size, truth_size=None):
     return inside
 
 
+THRESHOLD_GRID = np.round(np.arange(0.2, 0.96, 0.05), 2)
+
+
+def best_thresholds(truth, probs, grid=THRESHOLD_GRID):
+    """Per channel, the threshold with the highest IoU pooled over all samples.
+
+    Args:
+        truth: bool array N x H x W x K, the true masks.
+        probs: float array of the same shape, predictions.
+        grid: thresholds to try. Defaults to 0.2, 0.25, ..., 0.95.
+
+    Returns:
+        list of K floats; 0.5 for a channel whose truth is empty everywhere.
+    """
+    best = []
+    for k in range(truth.shape[-1]):
+        t, p = truth[..., k].ravel(), probs[..., k].ravel()
+        if not t.any():
+            best.append(0.5)
+            continue
+        scores = [np.logical_and(t, p > g).sum() / max(np.logical_or(t, p > g).sum(), 1) for g in grid]
+        best.append(float(grid[int(np.argmax(scores))]))
+    return best
+
+
 def iou(truth, pred):
     union = np.logical_or(truth, pred).sum()
     return 1.0 if union == 0 else float(np.logical_and(truth, pred).sum() / union)
@@ -83,8 +108,8 @@ def iou(truth, pred):
 class Evaluator:
     """Accumulates per-mask pixel counts and per-photo IoU as photos come (see the module docstring)."""
 
-    def __init__(self, truth_path, threshold=0.5):
-        self.path, self.threshold = truth_path, threshold
+    def __init__(self, truth_path):
+        self.path = truth_path
         self.kind, self.truth = load_truth(truth_path)
         self.counts = None
         self.images = []
@@ -107,11 +132,12 @@ class Evaluator:
         t = self.truth[os.path.basename(source)]
         return [quad_mask(t["quad"], size, t.get("size"))] + [None] * (n_masks - 1)
 
-    def add(self, entry, probs):
-        """Score one photo: entry from results.json, probs H x W x K at the photo's size."""
+    def add(self, entry, probs, thresholds):
+        """Score one photo: entry from results.json, probs H x W x K at the photo's size, a threshold per mask."""
         if not self.covers(entry["source"]):
             return
         n = probs.shape[2]
+        self.thresholds = list(thresholds)
         if self.counts is None:
             self.counts = np.zeros((n, 6), np.int64)  # intersection, union, tp, positives, tn, negatives
         truths = self.truth_masks(entry["source"], entry["size"], n)
@@ -120,7 +146,7 @@ class Evaluator:
             if truth is None:
                 ious.append(None)
                 continue
-            pred = probs[..., k] > self.threshold
+            pred = probs[..., k] > thresholds[k]
             self.counts[k] += [np.logical_and(truth, pred).sum(), np.logical_or(truth, pred).sum(),
                                np.logical_and(truth, pred).sum(), truth.sum(),
                                np.logical_and(~truth, ~pred).sum(), (~truth).sum()]
@@ -146,7 +172,8 @@ class Evaluator:
                    "mean_iou": None if not with_pattern else round(float(np.mean([im["iou"][0] for im in with_pattern])), 4),
                    "without_pattern": len(without), "false_positives": sum(im["found_pattern"] for im in without)}
         images = [{k: v for k, v in im.items() if k in ("source", "iou", "present")} for im in self.images]
-        return {"truth": self.path, "mask_names": list(names), "per_mask": per_mask, "images": images,
+        return {"truth": self.path, "mask_names": list(names), "thresholds": self.thresholds, "per_mask": per_mask,
+                "images": images,
                 "summary": summary}
 
 

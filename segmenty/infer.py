@@ -5,7 +5,7 @@ Writes, for each photo <stem> (a name used twice gets _2, _3, ...):
     OUT/<stem>_in.jpg              what the model saw (the photo resized to the model's input)
     OUT/<stem>_out<K>_<name>.png   mask K's probability, 0..255 grayscale, at the photo's own resolution
     OUT/<stem>_overlay.jpg         the photo, each mask tinted in its colour, the found pattern outlined
-    OUT/results.json               {"model", "mask_names", "image_size",
+    OUT/results.json               {"model", "mask_names", "image_size", "thresholds",
                                     "images": [{"source", "input", "masks", "overlay", "size": [w, h],
                                                 "present", "area", "bbox", "quad"} or {"source", "error"}]}
 
@@ -187,11 +187,11 @@ def describe_pattern(prob, threshold=0.5):
     return {"present": round(present, 4), "bbox": [x, y, w, h], "quad": np.round(quad, 1).tolist()}
 
 
-def overlay(rgb, probs, names, quad=None, threshold=0.5):
+def overlay(rgb, probs, names, quad=None, thresholds=None):
     """BGR picture: the photo with each mask tinted in its colour, the quad outlined, a legend."""
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     for k in range(probs.shape[2]):
-        inside = (probs[..., k] > threshold).astype(np.uint8)
+        inside = (probs[..., k] > (0.5 if thresholds is None else thresholds[k])).astype(np.uint8)
         if inside.any():
             tint = cv2.add(cv2.convertScaleAbs(img, alpha=0.55), tuple(0.45 * c for c in COLORS[k % len(COLORS)]) + (0,))
             cv2.copyTo(tint, inside, img)
@@ -218,7 +218,7 @@ def unique_stem(path, used):
     return candidate
 
 
-def write_outputs(out, stem, rgb, seen, probs, names, threshold):
+def write_outputs(out, stem, rgb, seen, probs, names, thresholds):
     """Write one photo's files; returns its results.json entry (without source)."""
     h, w = rgb.shape[:2]
     probs = to_photo_size(probs, (w, h))
@@ -228,11 +228,24 @@ def write_outputs(out, stem, rgb, seen, probs, names, threshold):
         path = os.path.join(out, f"{stem}_out{k}_{name}.png")
         cv2.imwrite(path, np.clip(probs[..., k] * 255 + 0.5, 0, 255).astype(np.uint8), PNG_PARAMS)
         entry["masks"].append(path)
-    entry.update(describe_pattern(probs[..., 0], threshold))
-    entry["area"] = [round(float((probs[..., k] > threshold).mean()), 5) for k in range(len(names))]
+    entry.update(describe_pattern(probs[..., 0], thresholds[0]))
+    entry["area"] = [round(float((probs[..., k] > t).mean()), 5) for k, t in enumerate(thresholds)]
     entry["overlay"] = os.path.join(out, f"{stem}_overlay.jpg")
-    cv2.imwrite(entry["overlay"], overlay(rgb, probs, names, entry["quad"], threshold))
+    cv2.imwrite(entry["overlay"], overlay(rgb, probs, names, entry["quad"], thresholds))
     return entry, probs
+
+
+def check_threshold(threshold):
+    if threshold is not None and not 0 < threshold < 1:
+        raise UserError(f"Invalid value for --threshold. Received: threshold={threshold}. Expected 0 < t < 1.")
+
+
+def model_thresholds(info, threshold=None):
+    """One threshold per mask: `threshold` for all, else the model's calibrated ones, else 0.5."""
+    n = len(info["mask_names"])
+    if threshold is not None:
+        return [threshold] * n
+    return list(info.get("thresholds") or [0.5] * n)
 
 
 def load_segmenter(path, image_size=None, batch_size=8):
@@ -259,7 +272,7 @@ def load_segmenter(path, image_size=None, batch_size=8):
     return predict, {**info, "input_size": size}
 
 
-def segment(model_path, inputs, out, limit=10, threshold=0.5, batch_size=8, image_size=None, on_result=None):
+def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, image_size=None, on_result=None):
     """Run a model on photos and write masks, overlays and results.json (see the module docstring).
 
     Args:
@@ -267,21 +280,22 @@ def segment(model_path, inputs, out, limit=10, threshold=0.5, batch_size=8, imag
         inputs: list of str, image files or folders.
         out: str, output folder (created).
         limit: int, at most this many photos; 0 for all. Defaults to 10.
-        threshold: float, probability above which a pixel is inside a mask. Defaults to 0.5.
+        threshold: float or None, probability above which a pixel is inside a mask; None for the
+            model's calibrated thresholds (0.5 for a model without them). Defaults to None.
         batch_size: int, photos per forward pass. Defaults to 8.
         image_size: int or None, the model's input size to use; None for the size it was trained at.
-        on_result: callable(entry, probs at photo size) or None, e.g. to evaluate each photo as it comes.
+        on_result: callable(entry, probs at photo size, thresholds) or None, e.g. to score each photo.
 
     Returns:
         dict, the content of results.json, plus "seconds" (excluding the model load).
     """
-    if not 0 < threshold < 1:
-        raise UserError(f"Invalid value for --threshold. Received: threshold={threshold}. Expected 0 < t < 1.")
+    check_threshold(threshold)
     paths = list_images(inputs, limit)
     predict, info = load_segmenter(model_path, image_size, batch_size)
     names, size = info["mask_names"], info["input_size"]
+    thresholds = model_thresholds(info, threshold)
     os.makedirs(out, exist_ok=True)
-    results = {"model": model_path, "mask_names": names, "image_size": size, "images": []}
+    results = {"model": model_path, "mask_names": names, "image_size": size, "thresholds": thresholds, "images": []}
     used = set()
     stems = [unique_stem(p, used) for p in paths]
 
@@ -293,7 +307,7 @@ def segment(model_path, inputs, out, limit=10, threshold=0.5, batch_size=8, imag
         return path, rgb, model_input(rgb, size)
 
     def finish(path, stem, rgb, seen, probs):
-        entry, full = write_outputs(out, stem, rgb, seen, probs, names, threshold)
+        entry, full = write_outputs(out, stem, rgb, seen, probs, names, thresholds)
         return {"source": path, **entry}, full
 
     started = time.monotonic()
@@ -315,14 +329,14 @@ def segment(model_path, inputs, out, limit=10, threshold=0.5, batch_size=8, imag
             for entry, full in done:
                 results["images"].append(entry)
                 if on_result:
-                    on_result(entry, full)
+                    on_result(entry, full, thresholds)
     results["seconds"] = round(time.monotonic() - started, 3)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({k: v for k, v in results.items() if k != "seconds"}, f, indent=1)
     return results
 
 
-def test_segmenter(model_path, inputs, out, limit=10, threshold=0.5, truth=None, batch_size=8, image_size=None):
+def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None, batch_size=8, image_size=None):
     """segment(), then, with `truth`, score the masks, print the table and write OUT/metrics.json.
 
     Returns:
@@ -331,7 +345,8 @@ def test_segmenter(model_path, inputs, out, limit=10, threshold=0.5, truth=None,
     from segmenty import evaluate
     evaluator = None
     if truth:
-        evaluator = evaluate.Evaluator(truth, threshold)
+        check_threshold(threshold)
+        evaluator = evaluate.Evaluator(truth)
         paths = list_images(inputs, limit)
         if not any(evaluator.covers(p) for p in paths):
             raise UserError(f"none of the {len(paths)} photos has an entry in --truth {truth} "

@@ -14,6 +14,7 @@ Every model file is written to a temp file and moved into place: never truncated
 """
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -122,17 +123,71 @@ class StopControl(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class EpochSaver(keras.callbacks.Callback):
-    """After each epoch: the checkpoint, and the backup that a restarted run resumes from."""
+class CosineSchedule(keras.callbacks.Callback):
+    """Learning rate from its start down to 1/50 of it along a half cosine, over the run's time or steps.
 
-    def __init__(self, checkpoint, backup_dir, info, target_epochs):
+    Short runs end better when the rate falls towards their end; a run without a time
+    limit or an epoch count keeps a constant rate, as the original does.
+    """
+
+    def __init__(self, start, seconds=None, steps=None):
+        super().__init__()
+        self.start, self.seconds, self.steps = start, seconds, steps
+        self.began, self.step = time.monotonic(), 0
+
+    def rate(self, fraction):
+        floor = self.start / 50
+        return floor + (self.start - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        fractions = [(time.monotonic() - self.began) / self.seconds if self.seconds else 0.0,
+                     self.step / self.steps if self.steps else 0.0]
+        self.model.optimizer.learning_rate = self.rate(max(fractions))
+        self.step += 1
+
+
+class Calibration:
+    """Per-mask thresholds that maximise IoU on held-out synthetic samples, stored with the model.
+
+    The balanced loss weighs a mask's few inside pixels as much as its many outside ones, so
+    0.5 is not where its probabilities are best cut; this finds where, without real photos.
+    """
+
+    def __init__(self, data, limit):
+        images, masks = [], []
+        for i in range(len(data)):
+            x, y = data[i]
+            images.append(x.astype(np.uint8))
+            masks.append(y > 0.5)
+            if sum(len(b) for b in images) >= limit:
+                break
+        self.images, self.masks = np.concatenate(images)[:limit], np.concatenate(masks)[:limit]
+
+    def thresholds(self, net, batch_size=25):
+        from segmenty.evaluate import best_thresholds
+        probs = np.concatenate([np.asarray(net.predict_on_batch(self.images[i:i + batch_size].astype(np.float32)))
+                                for i in range(0, len(self.images), batch_size)])
+        return best_thresholds(self.masks, probs)
+
+
+class EpochSaver(keras.callbacks.Callback):
+    """After each epoch: calibrated thresholds, the checkpoint, and the backup a restarted run resumes from."""
+
+    def __init__(self, checkpoint, backup_dir, info, target_epochs, calibration=None):
         super().__init__()
         self.checkpoint, self.backup_dir, self.info, self.target_epochs = checkpoint, backup_dir, info, target_epochs
+        self.calibration = calibration
         self.epochs_done = info["epochs"]
+
+    def current_info(self):
+        info = {**self.info, "epochs": self.epochs_done}
+        if self.calibration is not None:
+            info["thresholds"] = self.calibration.thresholds(self.model)
+        return info
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_done = epoch + 1
-        info = {**self.info, "epochs": self.epochs_done}
+        info = self.current_info()
         if self.checkpoint:
             models.save(self.model, self.checkpoint, info)
         os.makedirs(self.backup_dir, exist_ok=True)
@@ -190,6 +245,7 @@ class EpochCounter(keras.callbacks.ProgbarLogger):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.unlimited:
+            self._reset_progbar()
             self._maybe_init_progbar()
             print(f"Epoch {epoch + 1} (until Ctrl-C)", flush=True)
         else:
@@ -223,8 +279,12 @@ def train(train_index="training.json", validation_index="validation.json", prese
           output="save.keras", checkpoint="/tmp/model.keras", log="training.log", wild="wild",
           snapshots="snapshots", on_the_fly=False, pattern="pattern", backgrounds="background", workers=None,
           seed=None, mixed_precision="auto", distribute=False, tensorboard=None, learning_rate=1e-3,
-          recipe="segmenty", sample_size=None, config_overrides=None, verbose=1):
+          recipe="segmenty", sample_size=None, config_overrides=None, verbose=1, lr_schedule="constant",
+          blank_prob=0.2, calibration_samples=200):
     """Train (or resume) a segmenter; see the module docstring for files. Returns the final info dict."""
+    if lr_schedule not in ("constant", "cosine"):
+        raise UserError(f"Invalid value for --lr-schedule. Received: lr_schedule={lr_schedule!r}. "
+                        "Expected constant or cosine.")
     for name, value in (("--batch-size", batch_size), ("--epochs", epochs), ("--steps-per-epoch", steps_per_epoch)):
         if value is not None and (not isinstance(value, int) or value <= 0):
             raise UserError(f"Invalid value for {name}. Received: {name[2:].replace('-', '_')}={value}. "
@@ -241,7 +301,7 @@ def train(train_index="training.json", validation_index="validation.json", prese
     if on_the_fly:
         from segmenty.samples import make_context
         default_size = models.PRESETS.get(preset or "segmenty", {}).get("image_size", 256)
-        ctx = make_context(backgrounds, pattern, sample_size or image_size or default_size, recipe=recipe)
+        ctx = make_context(backgrounds, pattern, sample_size or image_size or default_size, blank_prob, recipe)
         names, n_masks = ctx.mask_names, len(ctx.mask_names)
     else:
         entries = dataset.load_entries(train_index)
@@ -303,9 +363,20 @@ def train(train_index="training.json", validation_index="validation.json", prese
         val_data = dataset.IndexDataset(validation_index, batch_size, size, n_masks, shuffle=False,
                                         workers=workers, use_multiprocessing=False)
 
+    # Thresholds are calibrated on samples the model never trains on: validation, else fresh ones.
+    held_out = val_data
+    if held_out is None and on_the_fly:
+        held_out = dataset.OnTheFlyDataset(ctx, batch_size, 10**6, seed=seed + 7919, image_size=size)
+    calibration = Calibration(held_out, calibration_samples) if held_out is not None and calibration_samples else None
     stop = StopControl(None if time_limit is None else time_limit * 60)
-    saver = EpochSaver(checkpoint, backup_dir, info, target_epochs)
-    callbacks = [stop, saver, keras.callbacks.CSVLogger(log, append=True) if log else None,
+    saver = EpochSaver(checkpoint, backup_dir, info, target_epochs, calibration)
+    schedule = None
+    if lr_schedule == "cosine":
+        steps_left = None if target_epochs is None else (target_epochs - start_epoch) * len(train_data)
+        if time_limit is None and steps_left is None:
+            raise UserError("--lr-schedule cosine needs --time-limit or --epochs to know where the run ends")
+        schedule = CosineSchedule(learning_rate, None if time_limit is None else time_limit * 60, steps_left)
+    callbacks = [stop, schedule, saver, keras.callbacks.CSVLogger(log, append=True) if log else None,
                  WildSnapshots(wild_photos(wild), snapshots, size) if wild_photos(wild) else None]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(tensorboard))
@@ -324,7 +395,8 @@ def train(train_index="training.json", validation_index="validation.json", prese
                     callbacks=callbacks, verbose=verbose)
     finally:
         stop.uninstall()
-    final = {**info, "epochs": saver.epochs_done}
+    saver.set_model(net)  # also when fit had nothing left to do
+    final = saver.current_info()
     models.save(net, output, final)
     shutil.rmtree(backup_dir, ignore_errors=True)
     why = stop.reason or "done"

@@ -47,7 +47,8 @@ def test_outputs_at_the_photos_resolution_and_schema(full_model, tmp_path):
     assert cv2.imread(entry["input"]).shape == (32, 32, 3)  # what the model saw
     assert cv2.imread(entry["overlay"]).shape == (48, 80, 3)
     on_disk = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert set(on_disk) == {"model", "mask_names", "image_size", "images"}
+    assert set(on_disk) == {"model", "mask_names", "image_size", "thresholds", "images"}
+    assert on_disk["thresholds"] == [0.5] * 4  # a model without calibrated thresholds
     assert on_disk["mask_names"] == NAMES
     e = on_disk["images"][0]
     assert set(e) == {"source", "input", "masks", "overlay", "size", "present", "area", "bbox", "quad"}
@@ -163,3 +164,22 @@ def test_describe_pattern_ignores_specks():
     prob[40:80, 30:90] = 0.8
     d = infer.describe_pattern(prob)
     assert d["present"] == pytest.approx(0.8) and d["bbox"] == [30, 40, 60, 40]
+
+
+def test_best_thresholds_hand_computed():
+    from segmenty.evaluate import best_thresholds
+    truth = np.zeros((1, 1, 10, 2), bool)
+    truth[0, 0, :4, 0] = True
+    probs = np.zeros((1, 1, 10, 2), np.float32)
+    probs[0, 0, :, 0] = [0.9, 0.9, 0.8, 0.8, 0.6, 0.6, 0.6, 0.3, 0.3, 0.3]
+    # inside: 4 pixels at 0.8-0.9; cutting anywhere in (0.6, 0.8) keeps exactly them (IoU 1)
+    t = best_thresholds(truth, probs)
+    assert 0.6 <= t[0] < 0.8 and t[1] == 0.5  # channel 1 has no inside pixels: left at 0.5
+
+
+def test_model_thresholds_are_used_unless_overridden(tmp_path):
+    path = constant_model(tmp_path / "m.keras")
+    info = models.read_info(path)
+    assert infer.model_thresholds(info) == [0.5] * 4
+    assert infer.model_thresholds({**info, "thresholds": [0.7, 0.4, 0.4, 0.9]}) == [0.7, 0.4, 0.4, 0.9]
+    assert infer.model_thresholds({**info, "thresholds": [0.7, 0.4, 0.4, 0.9]}, 0.6) == [0.6] * 4

@@ -58,7 +58,9 @@ def test_one_epoch_writes_everything(ws, tmp_path):
     for name in ("ck.keras", "save.keras"):
         model = keras.models.load_model(tmp_path / name)  # plain load, no custom_objects
         assert model.output_shape[-1] == 4
-    assert models.read_info(str(tmp_path / "save.keras"))["preset"] == "tiny"
+    info = models.read_info(str(tmp_path / "save.keras"))
+    assert info["preset"] == "tiny"
+    assert len(info["thresholds"]) == 4 and all(0.2 <= t <= 0.95 for t in info["thresholds"])
     assert not (tmp_path / "save.keras.backup").exists()
 
 
@@ -251,3 +253,19 @@ print("epochs", info["epochs"])
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "2 device(s)" in proc.stderr and "epochs 1" in proc.stdout
+
+
+def test_cosine_schedule_falls_to_a_fiftieth():
+    from segmenty.train import CosineSchedule
+    s = CosineSchedule(1e-3, steps=100)
+    assert s.rate(0) == pytest.approx(1e-3)
+    assert s.rate(0.5) == pytest.approx((1e-3 + 2e-5) / 2)
+    assert s.rate(1) == pytest.approx(2e-5) and s.rate(3) == pytest.approx(2e-5)
+
+
+def test_cosine_schedule_lowers_the_optimizers_rate(ws, tmp_path):
+    info = train(**run_args(ws, tmp_path, epochs=2, lr_schedule="cosine"))
+    net, _ = models.load(str(tmp_path / "save.keras"))
+    assert float(np.asarray(net.optimizer.learning_rate)) < 1e-3 / 5
+    with pytest.raises(models.UserError, match="needs --time-limit or --epochs"):
+        train(**run_args(ws, tmp_path, lr_schedule="cosine", output=str(tmp_path / "x.keras")))
