@@ -5,10 +5,11 @@
     KERAS_BACKEND=jax python bench/bench_train.py --presets segmenty --mixed-precision on --batch-size 64
 
 Each configuration runs in a process of its own, so its peak RSS is its own:
-  memory   one batch made once and served again and again: the model alone
+  memory   one batch of samples read once and served again and again: the model alone
   disk     make_samples.py output read through dataset.IndexDataset, as train_segmenter.py does
   fly      samples generated in the loader (train_segmenter.py --on-the-fly --recipe robust)
-Speeds are measured over an epoch of --steps batches after a first, compiling epoch.
+Training speed is the median over --repeats epochs of --steps batches, after a first, compiling
+epoch; the range is printed beside it, because timings on a shared 2-core machine are noisy.
 It prints figures; it asserts nothing about time.
 """
 
@@ -26,7 +27,7 @@ sys.path.insert(0, ROOT)
 BACKGROUNDS = os.path.join(ROOT, "..", "shared", "data", "backgrounds", "bsds-train")
 
 
-def child(preset, source, steps, batch_size, work, precision):
+def child(preset, source, steps, batch_size, work, precision, repeats):
     """Run one configuration; print a JSON line with img/s and peak RSS."""
     import keras
     import numpy as np
@@ -36,10 +37,10 @@ def child(preset, source, steps, batch_size, work, precision):
     config = models.preset_config(preset)
     size = config["image_size"]
     names = ["mask", "vertical", "horizontal", "middle"]
+    index = os.path.join(work, f"training{size}.json")
     if source == "memory":
-        rng = np.random.default_rng(0)
-        batch = (rng.uniform(0, 255, (batch_size, size, size, 3)).astype(np.float32),
-                 (rng.uniform(0, 1, (batch_size, size, size, 4)) > 0.7).astype(np.float32))
+        # A real batch, read once: the same content as "disk", without the reading.
+        batch = dataset.IndexDataset(index, batch_size, size, 4, shuffle=False)[0]
 
         class Same(keras.utils.PyDataset):
             def __init__(self):
@@ -52,26 +53,30 @@ def child(preset, source, steps, batch_size, work, precision):
                 return batch
         data = Same()
     elif source == "disk":
-        data = dataset.IndexDataset(os.path.join(work, f"training{size}.json"), batch_size, size, 4, steps=steps,
-                                    workers=dataset.default_workers(), use_multiprocessing=False)
+        data = dataset.IndexDataset(index, batch_size, size, 4, steps=steps,
+                                    workers=dataset.default_workers(train.gpu_count()), use_multiprocessing=False)
     else:
         ctx = samples.make_context(os.path.join(work, "background"), os.path.join(work, "pattern"), size,
                                    recipe="robust")
-        data = dataset.OnTheFlyDataset(ctx, batch_size, steps, workers=dataset.default_workers(),
+        data = dataset.OnTheFlyDataset(ctx, batch_size, steps, workers=dataset.default_workers(train.gpu_count()),
                                        use_multiprocessing=False)
     net = models.build_model(config, names)
     train.compile_model(net)
 
     class Clock(keras.callbacks.Callback):
+        seconds = []
+
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            self.seconds = time.perf_counter() - self.t0
+            self.seconds.append(time.perf_counter() - self.t0)
 
     clock = Clock()
-    net.fit(data, epochs=2, callbacks=[clock], verbose=0)
-    train_rate = steps * batch_size / clock.seconds
+    # The first epoch compiles; the median of the others resists this machine's noise.
+    net.fit(data, epochs=1 + repeats, callbacks=[clock], verbose=0)
+    rates = sorted(steps * batch_size / s for s in clock.seconds[1:])
+    train_rate = float(np.median(rates))
     x = np.zeros((batch_size, size, size, 3), np.float32)
     net.predict_on_batch(x)
     t0, n = time.perf_counter(), 0
@@ -80,7 +85,8 @@ def child(preset, source, steps, batch_size, work, precision):
         n += 1
     predict_rate = n * batch_size / (time.perf_counter() - t0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"preset": preset, "source": source, "train": train_rate, "predict": predict_rate,
+    print(json.dumps({"preset": preset, "source": source, "train": train_rate, "spread": [rates[0], rates[-1]],
+                      "predict": predict_rate,
                       "rss_mb": rss, "policy": policy, "backend": keras.config.backend()}))
 
 
@@ -103,29 +109,32 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--presets", nargs="+", default=["lite", "segmenty"])
     p.add_argument("--sources", nargs="+", default=["memory", "disk", "fly"])
-    p.add_argument("--steps", type=int, default=12, help="batches per measured epoch")
+    p.add_argument("--steps", type=int, default=20, help="batches per measured epoch")
+    p.add_argument("--repeats", type=int, default=5, help="measured epochs; the median is reported")
     p.add_argument("--batch-size", type=int, default=25)
     p.add_argument("--mixed-precision", default="auto")
     p.add_argument("--child", nargs=3, metavar=("PRESET", "SOURCE", "WORK"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.steps, args.batch_size, args.child[2], args.mixed_precision)
+        child(args.child[0], args.child[1], args.steps, args.batch_size, args.child[2], args.mixed_precision,
+              args.repeats)
         return
     work = tempfile.mkdtemp(prefix="bench_train_")
     prepare(work, args.presets)
     rows = []
     for preset in args.presets:
-        steps = args.steps if preset != "segmenty" else max(2, args.steps // 3)  # 1.7 img/s on a CPU
+        steps = args.steps if preset != "segmenty" else max(2, args.steps // 8)  # slow on a CPU
         for source in args.sources:
             out = subprocess.run([sys.executable, __file__, "--child", preset, source, work, "--steps", str(steps),
-                                  "--batch-size", str(args.batch_size), "--mixed-precision", args.mixed_precision],
+                                  "--batch-size", str(args.batch_size), "--mixed-precision", args.mixed_precision,
+                                  "--repeats", str(args.repeats if preset != "segmenty" else 2)],
                                  capture_output=True, text=True)
             if out.returncode:
                 print(out.stderr[-2000:], file=sys.stderr)
                 continue
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             r = rows[-1]
-            print(f"{preset:9s} {source:7s} train {r['train']:8.1f} img/s   predict {r['predict']:8.1f} img/s   "
+            print(f"{preset:9s} {source:7s} train {r['train']:6.1f} img/s ({r['spread'][0]:.0f}-{r['spread'][1]:.0f})   predict {r['predict']:8.1f} img/s   "
                   f"peak RSS {r['rss_mb']:6.0f} MB   ({r['backend']}, {r['policy']}, batch {args.batch_size})",
                   flush=True)
     for preset in args.presets:

@@ -168,5 +168,7 @@ class OnTheFlyDataset(keras.utils.PyDataset):
         self.epoch += 1
 
 
-def default_workers():
-    return max(1, min(4, (os.cpu_count() or 2)))
+def default_workers(gpus=0):
+    """Loader threads: on a CPU the model already uses every core, so few; with a GPU, many."""
+    cpus = os.cpu_count() or 2
+    return max(1, min(8, cpus - 1)) if gpus else max(1, cpus // 4)

@@ -268,8 +268,9 @@ def mask_names_for(train_index_entries, pattern_folder, n_masks):
 
 
 def compile_model(model, learning_rate=1e-3):
-    # XLA makes TensorFlow's CPU training 1.6x faster here; Keras's "auto" leaves it off for TensorFlow.
-    jit = True if keras.config.backend() == "tensorflow" else "auto"
+    # On a CPU, TensorFlow without XLA runs oneDNN kernels: lite trains at 77 img/s on this
+    # 2-core machine, against 27 with XLA. On a GPU, XLA helps.
+    jit = gpu_count() > 0 if keras.config.backend() == "tensorflow" else "auto"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=balanced_loss, metrics=[tpr, tnr, mse],
                   jit_compile=jit)
 
@@ -291,7 +292,7 @@ def train(train_index="training.json", validation_index="validation.json", prese
                             "Expected a positive integer.")
     if time_limit is not None and time_limit <= 0:
         raise UserError(f"Invalid value for --time-limit. Received: time_limit={time_limit}. Expected minutes > 0.")
-    workers = workers or dataset.default_workers()
+    workers = workers or dataset.default_workers(gpu_count())
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     keras.utils.set_random_seed(seed)  # weights and dropout too, so --seed reproduces a run
     policy = set_precision(mixed_precision)
