@@ -111,3 +111,24 @@ def test_make_samples_robust_recipe(tmp_path, script):
                   "--pattern", f"{ws}/pattern")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: Invalid value for --recipe. Received: recipe='fancy'. Expected one of segmenty, robust."
+
+
+def test_distractors_change_the_image_not_the_masks(many, ctx):
+    with_one = [(img, m, p) for img, m, _, p in many if p["distractor"] is not None]
+    assert 0.25 < len(with_one) / len(many) < 0.45
+    changed = 0
+    for image, masks, params in with_one[:20]:
+        plain = synth.render({**params, "distractor": None}, ctx)
+        np.testing.assert_array_equal(plain[1], masks)
+        changed += not np.array_equal(plain[0], image)
+    assert changed >= 15
+
+
+def test_grid_distractor_draws_lines_in_perspective():
+    image = np.zeros((64, 64, 3), np.uint8)
+    square = np.float32([[8, 8], [56, 8], [56, 56], [8, 56]])
+    robust.draw_distractor(image, {"kind": "grid", "corners": square, "cells": np.array([4, 4]), "width": 0.05,
+                                   "color": np.array([255.0, 255.0, 255.0])})
+    column = image[30, :, 0] > 128  # a row across the grid crosses its 5 vertical lines
+    assert np.count_nonzero(np.diff(column.astype(int)) == 1) == 5
+    assert image[26, 26].max() == 0  # inside a cell (lines at 8, 20, 32, ...): untouched
