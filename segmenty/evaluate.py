@@ -100,6 +100,20 @@ def best_thresholds(truth, probs, grid=THRESHOLD_GRID):
     return best
 
 
+def mask_coverage(probs, thresholds):
+    """Per mask, the share of the found full-pattern mask (channel 0) that mask K also covers.
+
+    Pooled over samples that show the pattern, it says what a true find looks like: on a
+    chessboard the line masks cover most of the board, on a lookalike they cover little.
+    Returns a list of K floats; an empty list when channel 0 is never found.
+    """
+    inside = probs[..., 0] > thresholds[0]
+    total = int(inside.sum())
+    if not total:
+        return []
+    return [round(float(np.logical_and(inside, probs[..., k] > t).sum() / total), 3) for k, t in enumerate(thresholds)]
+
+
 def iou(truth, pred):
     union = np.logical_or(truth, pred).sum()
     return 1.0 if union == 0 else float(np.logical_and(truth, pred).sum() / union)

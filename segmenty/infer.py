@@ -9,9 +9,14 @@ Writes, for each photo <stem> (a name used twice gets _2, _3, ...):
                                     "images": [{"source", "input", "masks", "overlay", "size": [w, h],
                                                 "present", "area", "bbox", "quad"} or {"source", "error"}]}
 
-`present`, `bbox` and `quad` describe the full-pattern mask (channel 0): its largest connected
-component above the threshold. `present` is that component's mean probability, scaled down
-when the component is smaller than MIN_AREA of the photo, so specks never count as a find.
+`present`, `agreement`, `bbox` and `quad` describe the full-pattern mask (channel 0): its
+largest connected component above the threshold. `present` is that component's mean
+probability, scaled down when the component is smaller than MIN_AREA of the photo, so specks
+never count as a find. `agreement` checks the other masks: for each mask that covers a large
+share of a true find (its `coverage`, measured on held-out samples during training), the share
+it covers in this component, relative to that; the lowest of them, or null when no mask
+qualifies. The pattern is found when present >= PRESENT and agreement >= AGREEMENT: something
+merely page-like, whose inner structure is missing, is not a find.
 `quad` is the four-cornered polygon fitted to the component's outline, clockwise, in photo pixels.
 """
 
@@ -30,6 +35,8 @@ from segmenty.samples import PNG_PARAMS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MIN_AREA = 0.005  # share of the photo below which a component is noise, not a pattern
 PRESENT = 0.5  # `present` at or above this means "the pattern is in the photo"
+AGREEMENT = 0.5  # a find's other masks cover at least this share of what they cover on a true find
+SPREAD = 0.2  # masks covering less of a true find (a centre dot, say) may be out of frame: not checked
 # BGR tints of the masks in the overlay, in channel order (repeats after six).
 COLORS = [(40, 200, 40), (40, 40, 230), (230, 130, 30), (30, 210, 250), (200, 40, 200), (220, 220, 40)]
 OUTLINE = (255, 0, 255)
@@ -174,17 +181,30 @@ def _segment_distance(points, a, b):
     return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
 
 
-def describe_pattern(prob, threshold=0.5):
-    """present, bbox and quad of the full-pattern probability map (H x W, 0..1)."""
-    component, area = largest_component(prob > threshold)
+def describe_pattern(probs, thresholds, coverage=None):
+    """present, agreement, bbox and quad of the full pattern (see the module docstring).
+
+    Args:
+        probs: float array H x W x K, the masks' probabilities (0..1); channel 0 is the full pattern.
+        thresholds: K floats, where each mask's probabilities are cut.
+        coverage: K floats or None, each mask's share of a true find (the model's calibration).
+    """
+    component, area = largest_component(probs[..., 0] > thresholds[0])
     if component is None:
-        return {"present": 0.0, "bbox": None, "quad": None}
-    present = float(prob[component].mean()) * min(1.0, area / (MIN_AREA * prob.size))
-    if present < PRESENT:
-        return {"present": round(present, 4), "bbox": None, "quad": None}
+        return {"present": 0.0, "agreement": None, "bbox": None, "quad": None}
+    present = float(probs[..., 0][component].mean()) * min(1.0, area / (MIN_AREA * component.size))
+    agreement = None
+    for k, expected in enumerate(coverage or []):
+        if k and expected >= SPREAD:
+            share = float((probs[..., k][component] > thresholds[k]).mean()) / expected
+            agreement = min(share, agreement if agreement is not None else share)
+    agreement = None if agreement is None else round(min(agreement, 1.0), 4)
+    if present < PRESENT or (agreement is not None and agreement < AGREEMENT):
+        return {"present": round(present, 4), "agreement": agreement, "bbox": None, "quad": None}
     x, y, w, h = cv2.boundingRect(component.astype(np.uint8))
     quad = fit_quad(component)
-    return {"present": round(present, 4), "bbox": [x, y, w, h], "quad": np.round(quad, 1).tolist()}
+    return {"present": round(present, 4), "agreement": agreement, "bbox": [x, y, w, h],
+            "quad": np.round(quad, 1).tolist()}
 
 
 def overlay(rgb, probs, names, quad=None, thresholds=None):
@@ -218,7 +238,7 @@ def unique_stem(path, used):
     return candidate
 
 
-def write_outputs(out, stem, rgb, seen, probs, names, thresholds):
+def write_outputs(out, stem, rgb, seen, probs, names, thresholds, coverage=None):
     """Write one photo's files; returns its results.json entry (without source)."""
     h, w = rgb.shape[:2]
     probs = to_photo_size(probs, (w, h))
@@ -228,7 +248,7 @@ def write_outputs(out, stem, rgb, seen, probs, names, thresholds):
         path = os.path.join(out, f"{stem}_out{k}_{name}.png")
         cv2.imwrite(path, np.clip(probs[..., k] * 255 + 0.5, 0, 255).astype(np.uint8), PNG_PARAMS)
         entry["masks"].append(path)
-    entry.update(describe_pattern(probs[..., 0], thresholds[0]))
+    entry.update(describe_pattern(probs, thresholds, coverage))
     entry["area"] = [round(float((probs[..., k] > t).mean()), 5) for k, t in enumerate(thresholds)]
     entry["overlay"] = os.path.join(out, f"{stem}_overlay.jpg")
     cv2.imwrite(entry["overlay"], overlay(rgb, probs, names, entry["quad"], thresholds))
@@ -294,6 +314,8 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
     predict, info = load_segmenter(model_path, image_size, batch_size)
     names, size = info["mask_names"], info["input_size"]
     thresholds = model_thresholds(info, threshold)
+    # The agreement check only holds at the thresholds the coverage was measured with.
+    coverage = info.get("coverage") if threshold is None else None
     os.makedirs(out, exist_ok=True)
     results = {"model": model_path, "mask_names": names, "image_size": size, "thresholds": thresholds, "images": []}
     used = set()
@@ -307,7 +329,7 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
         return path, rgb, model_input(rgb, size)
 
     def finish(path, stem, rgb, seen, probs):
-        entry, full = write_outputs(out, stem, rgb, seen, probs, names, thresholds)
+        entry, full = write_outputs(out, stem, rgb, seen, probs, names, thresholds, coverage)
         return {"source": path, **entry}, full
 
     started = time.monotonic()

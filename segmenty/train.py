@@ -163,11 +163,14 @@ class Calibration:
                 break
         self.images, self.masks = np.concatenate(images)[:limit], np.concatenate(masks)[:limit]
 
-    def thresholds(self, net, batch_size=25):
-        from segmenty.evaluate import best_thresholds
+    def __call__(self, net, batch_size=25):
+        """{"thresholds": per mask, "coverage": per mask, its share of a true find (see infer)}."""
+        from segmenty.evaluate import best_thresholds, mask_coverage
         probs = np.concatenate([np.asarray(net.predict_on_batch(self.images[i:i + batch_size].astype(np.float32)))
                                 for i in range(0, len(self.images), batch_size)])
-        return best_thresholds(self.masks, probs)
+        thresholds = best_thresholds(self.masks, probs)
+        with_pattern = self.masks[..., 0].any(axis=(1, 2))
+        return {"thresholds": thresholds, "coverage": mask_coverage(probs[with_pattern], thresholds)}
 
 
 class EpochSaver(keras.callbacks.Callback):
@@ -182,7 +185,7 @@ class EpochSaver(keras.callbacks.Callback):
     def current_info(self):
         info = {**self.info, "epochs": self.epochs_done}
         if self.calibration is not None:
-            info["thresholds"] = self.calibration.thresholds(self.model)
+            info.update(self.calibration(self.model))
         return info
 
     def on_epoch_end(self, epoch, logs=None):

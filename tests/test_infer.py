@@ -51,7 +51,8 @@ def test_outputs_at_the_photos_resolution_and_schema(full_model, tmp_path):
     assert on_disk["thresholds"] == [0.5] * 4  # a model without calibrated thresholds
     assert on_disk["mask_names"] == NAMES
     e = on_disk["images"][0]
-    assert set(e) == {"source", "input", "masks", "overlay", "size", "present", "area", "bbox", "quad"}
+    assert set(e) == {"source", "input", "masks", "overlay", "size", "present", "agreement", "area", "bbox", "quad"}
+    assert e["agreement"] is None  # a model without calibrated coverage: nothing to check
     assert e["present"] == pytest.approx(1.0) and e["area"] == [1.0, 0.0, 0.0, 0.0]
     assert e["bbox"] == [0, 0, 80, 48]
     np.testing.assert_allclose(e["quad"], [[0, 0], [79, 0], [79, 47], [0, 47]], atol=1)
@@ -157,13 +158,35 @@ def test_fit_quad_follows_perspective():
 
 
 def test_describe_pattern_ignores_specks():
-    prob = np.zeros((100, 100), np.float32)
-    prob[10:13, 10:13] = 0.9  # 9 pixels: under MIN_AREA of the photo
-    d = infer.describe_pattern(prob)
+    probs = np.zeros((100, 100, 1), np.float32)
+    probs[10:13, 10:13] = 0.9  # 9 pixels: under MIN_AREA of the photo
+    d = infer.describe_pattern(probs, [0.5])
     assert d["quad"] is None and 0 < d["present"] < infer.PRESENT
-    prob[40:80, 30:90] = 0.8
-    d = infer.describe_pattern(prob)
+    probs[40:80, 30:90] = 0.8
+    d = infer.describe_pattern(probs, [0.5])
     assert d["present"] == pytest.approx(0.8) and d["bbox"] == [30, 40, 60, 40]
+
+
+def test_describe_pattern_rejects_a_find_whose_inner_masks_disagree():
+    probs = np.zeros((100, 100, 3), np.float32)
+    probs[20:80, 20:80, 0] = 0.9  # a confident page...
+    probs[20:80, 20:35, 1] = 0.9  # ...whose line mask covers a quarter of it
+    coverage = [1.0, 0.8, 0.05]  # a true find: lines over 80%; channel 2 is too small to check
+    d = infer.describe_pattern(probs, [0.5] * 3, coverage)
+    assert d["quad"] is None and d["agreement"] == pytest.approx(0.25 / 0.8, abs=1e-3)
+    probs[20:80, 20:70, 1] = 0.9  # now 5/6 of it: more than a true find, capped at 1
+    d = infer.describe_pattern(probs, [0.5] * 3, coverage)
+    assert d["quad"] is not None and d["agreement"] == 1.0
+
+
+def test_mask_coverage_hand_computed():
+    from segmenty.evaluate import mask_coverage
+    probs = np.zeros((2, 4, 4, 2), np.float32)
+    probs[:, :2, :, 0] = 0.9  # 8 pixels per sample inside the pattern
+    probs[0, 0, :, 1] = 0.9  # 4 of sample 0's, 0 of sample 1's
+    probs[1, 3, :, 1] = 0.9  # outside the pattern: doesn't count
+    assert mask_coverage(probs, [0.5, 0.5]) == [1.0, 0.25]
+    assert mask_coverage(np.zeros_like(probs), [0.5, 0.5]) == []
 
 
 def test_best_thresholds_hand_computed():

@@ -61,6 +61,7 @@ def test_one_epoch_writes_everything(ws, tmp_path):
     info = models.read_info(str(tmp_path / "save.keras"))
     assert info["preset"] == "tiny"
     assert len(info["thresholds"]) == 4 and all(0.2 <= t <= 0.95 for t in info["thresholds"])
+    assert len(info["coverage"]) in (0, 4) and all(0 <= c <= 1 for c in info["coverage"])
     assert not (tmp_path / "save.keras.backup").exists()
 
 
