@@ -275,7 +275,10 @@ def load_segmenter(path, image_size=None, batch_size=8):
     compiles once, here, during the load rather than in the middle of the photos.
     """
     from segmenty import model as models
+    from segmenty.train import gpu_count
     model, info = models.load(path, compile=False)
+    # As training's --mixed-precision auto: bf16 on a GPU, float32 on a CPU, whatever it was trained in.
+    model = models.with_policy(model, info, "mixed_bfloat16" if gpu_count() else "float32")
     size = image_size or info["image_size"]
     if size % models.input_multiple(info):
         raise UserError(f"Invalid value for --image-size. Received: image_size={size}. "

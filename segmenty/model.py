@@ -168,6 +168,24 @@ def load(path, compile=True):
     return model, info
 
 
+def with_policy(model, info, policy):
+    """The model computing in `policy` ("float32" or "mixed_bfloat16"), with the same weights.
+
+    A model trained in bf16 on a GPU runs float32 on a laptop without bf16 units, and the other
+    way round; mixed precision keeps the weights float32, so they copy over unchanged.
+    """
+    if all(layer.dtype_policy.name == policy for layer in model.layers[1:-1]):
+        return model
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        rebuilt = build_model(info["config"], info["mask_names"])
+    finally:
+        keras.config.set_dtype_policy(previous)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
 def levels(config):
     return len(config["filters"])
 

@@ -236,7 +236,7 @@ def illumination(size, gradient, level, shadow):
     if shadow:
         c, s = math.cos(shadow["angle"]), math.sin(shadow["angle"])
         d = c * t[None, :] + s * t[:, None] - shadow["offset"]
-        inside = 1 / (1 + np.exp(-d / shadow["softness"]))
+        inside = 1 / (1 + np.exp(np.clip(-d / shadow["softness"], -60, 60)))  # clipped: no overflow warning
         field = field * (1 - shadow["depth"] * inside)
     return np.clip(field, 0.05, 2.0).astype(np.float32)
 

@@ -206,3 +206,22 @@ def test_model_thresholds_are_used_unless_overridden(tmp_path):
     assert infer.model_thresholds(info) == [0.5] * 4
     assert infer.model_thresholds({**info, "thresholds": [0.7, 0.4, 0.4, 0.9]}) == [0.7, 0.4, 0.4, 0.9]
     assert infer.model_thresholds({**info, "thresholds": [0.7, 0.4, 0.4, 0.9]}, 0.6) == [0.6] * 4
+
+
+def test_with_policy_runs_a_bf16_model_in_float32_with_its_weights():
+    import keras
+    from segmenty import model as models
+    config, names = models.preset_config("tiny"), ["a", "b"]
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        trained = models.build_model(config, names)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    info = {"config": config, "mask_names": names}
+    plain = models.with_policy(trained, info, "float32")
+    assert plain is not trained and {layer.dtype_policy.name for layer in plain.layers[1:]} == {"float32"}
+    for a, b in zip(plain.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(plain(x)), np.asarray(trained(x), np.float32), atol=0.1)
+    assert models.with_policy(plain, info, "float32") is plain  # nothing to change: no rebuild
