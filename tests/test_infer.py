@@ -212,6 +212,7 @@ def test_with_policy_runs_a_bf16_model_in_float32_with_its_weights():
     import keras
     from segmenty import model as models
     config, names = models.preset_config("tiny"), ["a", "b"]
+    keras.utils.set_random_seed(0)
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
         trained = models.build_model(config, names)
@@ -223,5 +224,9 @@ def test_with_policy_runs_a_bf16_model_in_float32_with_its_weights():
     for a, b in zip(plain.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(a, b)
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(plain(x)), np.asarray(trained(x), np.float32), atol=0.1)
+    # Back in bf16 it is the trained model again, exactly; in float32 it is close everywhere but
+    # where bf16 rounding flips a pixel of an untrained net.
+    again = models.with_policy(plain, info, "mixed_bfloat16")
+    np.testing.assert_array_equal(np.asarray(again(x), np.float32), np.asarray(trained(x), np.float32))
+    assert np.abs(np.asarray(plain(x)) - np.asarray(trained(x), np.float32)).mean() < 0.02
     assert models.with_policy(plain, info, "float32") is plain  # nothing to change: no rebuild
