@@ -64,7 +64,9 @@ def child(preset, source, steps, batch_size, work, precision, repeats):
     train.compile_model(net)
 
     class Clock(keras.callbacks.Callback):
-        seconds = []
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
 
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()

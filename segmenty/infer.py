@@ -193,12 +193,9 @@ def describe_pattern(probs, thresholds, coverage=None):
     if component is None:
         return {"present": 0.0, "agreement": None, "bbox": None, "quad": None}
     present = float(probs[..., 0][component].mean()) * min(1.0, area / (MIN_AREA * component.size))
-    agreement = None
-    for k, expected in enumerate(coverage or []):
-        if k and expected >= SPREAD:
-            share = float((probs[..., k][component] > thresholds[k]).mean()) / expected
-            agreement = min(share, agreement if agreement is not None else share)
-    agreement = None if agreement is None else round(min(agreement, 1.0), 4)
+    shares = [float((probs[..., k][component] > thresholds[k]).mean()) / expected
+              for k, expected in enumerate(coverage or []) if k and expected >= SPREAD]
+    agreement = round(min(1.0, *shares), 4) if shares else None
     if present < PRESENT or (agreement is not None and agreement < AGREEMENT):
         return {"present": round(present, 4), "agreement": agreement, "bbox": None, "quad": None}
     x, y, w, h = cv2.boundingRect(component.astype(np.uint8))
