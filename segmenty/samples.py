@@ -31,6 +31,8 @@ import re
 import signal
 import sys
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -41,9 +43,12 @@ from segmenty.patterns import load_pattern
 
 BACKGROUND_EXTENSIONS = ("jpg", "jpeg", "png")
 JPEG_QUALITY = 95
-# Masks are flat: "up" filtering with run-length coding is 2x faster than the default, as small.
+# Grey pictures (probability maps): "up" filtering with run-length coding is 2x faster than the default, as small.
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
               cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+# Masks are flat runs of 0 and 255: no filter at all is faster still (25%) and 30% smaller.
+MASK_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE,
+                   cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
 GRACE_SECONDS = 300
 _NUMBERED = re.compile(r"^(\d{6,})_(i\.jpg|o_\d+_\w+\.png)$")
 
@@ -125,16 +130,16 @@ _empty_png = {}  # shape -> encoded all-black mask: blank samples and empty chan
 
 def encode_mask(mask):
     if mask.any():
-        return _encode(".png", mask, PNG_PARAMS)
+        return _encode(".png", mask, MASK_PNG_PARAMS)
     if mask.shape not in _empty_png:
-        _empty_png[mask.shape] = _encode(".png", mask, PNG_PARAMS)
+        _empty_png[mask.shape] = _encode(".png", mask, MASK_PNG_PARAMS)
     return _empty_png[mask.shape]
 
 
 def encode_sample(image, masks):
     """(JPEG bytes of the image, [PNG bytes of each mask])."""
     return (_encode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]),
-            [encode_mask(np.ascontiguousarray(masks[..., k])) for k in range(masks.shape[2])])
+            [encode_mask(mask) for mask in cv2.split(masks)])
 
 
 def write_sample(out, number, encoded, mask_names):
@@ -209,17 +214,50 @@ _job = {}  # set in the parent before forking: workers inherit the Context witho
 
 
 def _make_one(i):
+    """Draw and encode sample i of the round: (index entry, encoded files, number)."""
     ctx, out, seed, first = _job["ctx"], _job["out"], _job["seed"], _job["first"]
     rng = np.random.default_rng([seed, i])
     image, masks, pts, _ = synth.generate(rng, ctx)
-    x, ys = write_sample(out, first + i, encode_sample(image, masks), ctx.mask_names)
-    return {"x": os.path.join(out, x), "y": [os.path.join(out, y) for y in ys],
-            "pts": None if pts is None else np.round(pts.astype(float), 3).tolist(),
-            "n": len(ys), "id": first + i, "seed": seed, "index": i}
+    x, ys = sample_names(first + i, ctx.mask_names)
+    entry = {"x": os.path.join(out, x), "y": [os.path.join(out, y) for y in ys],
+             "pts": None if pts is None else np.round(pts.astype(float), 3).tolist(),
+             "n": len(ys), "id": first + i, "seed": seed, "index": i}
+    return entry, encode_sample(image, masks), first + i
+
+
+def _write_batch(batch):
+    for number, encoded in batch:
+        write_sample(_job["out"], number, encoded, _job["ctx"].mask_names)
+
+
+def _made(indices, batch=8):
+    """Make samples `indices` in order, yielding each one's index entry once its files exist.
+
+    Files are written on a thread, `batch` samples at a time: creating a file mostly waits on
+    the disk (0.05-0.5 ms each here), and the next samples can be drawn meanwhile. Batches keep
+    the hand-overs few; in a VM each one can cost a sleeping CPU's wake-up. At most two batches wait.
+    """
+    with ThreadPoolExecutor(1) as writer:  # leaving it, by return or by close(), waits for the writes
+        pending, entries, files = deque(), [], []
+        for i in indices:
+            entry, encoded, number = _make_one(i)
+            entries.append(entry)
+            files.append((number, encoded))
+            if len(files) == batch:
+                pending.append((entries, writer.submit(_write_batch, files)))
+                entries, files = [], []
+                while pending and (len(pending) > 2 or pending[0][1].done()):
+                    done, written = pending.popleft()
+                    written.result()
+                    yield from done
+        pending.append((entries, writer.submit(_write_batch, files)))
+        for done, written in pending:
+            written.result()
+            yield from done
 
 
 def _make_chunk(indices):
-    return [_make_one(i) for i in indices]
+    return list(_made(indices))
 
 
 def _init_worker():
@@ -294,11 +332,13 @@ def generate_round(ctx, out, count, seed, workers=1, keep_previous_on_interrupt=
     cv2.setNumThreads(1)
     try:
         if workers <= 1:
-            for i in range(count):
+            made = _made(range(count))
+            for entry in made:
+                entries.append(entry)
+                bar and bar.update(len(entries))
                 if stop.requested:
                     break
-                entries.append(_make_one(i))
-                bar and bar.update(len(entries))
+            made.close()  # waits for the writes under way; their samples stay out of the index
         else:
             with multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
                 step = max(1, min(16, count // (workers * 8)))

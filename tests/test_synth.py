@@ -93,16 +93,24 @@ def test_shade_gradient():
     assert out[2, 1].tolist() == [128, 64, 128]
 
 
+@pytest.mark.parametrize("length", [4, 5])
 @pytest.mark.parametrize("direction", range(8))
-def test_line_blur_matches_convolution(direction):
+def test_line_blur_matches_convolution(direction, length):
     img = np.random.default_rng(direction).integers(0, 255, (20, 24, 3), dtype=np.uint8)
-    length = 5
-    kernel = np.zeros((length, length), np.float32)
+    kernel = np.zeros((5, 5), np.float32)  # centred on (2, 2); an even length drops the far end's last step
     dx, dy = [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)][direction]
-    for k in range(-2, 3):
+    for k in range(-2, 3 if length % 2 else 2):
         kernel[2 + k * dy, 2 + k * dx] = 1 / length
     expected = cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
     assert np.abs(synth.line_blur(img, length, direction).astype(int) - expected).max() <= 1
+
+
+def test_undistort_map_matches_opencv():
+    for focal, principal, k1 in [(16.0, (128.0, 120.0), 0.002), (4.5, (30.2, 33.9), -0.001)]:
+        size = 256 if focal > 10 else 64
+        K, dist = synth.camera(focal, principal, k1)
+        expected = cv2.initUndistortRectifyMap(K, dist, None, K, (size, size), cv2.CV_32FC2)[0]
+        assert np.abs(synth.undistort_map(size, focal, principal, k1) - expected).max() < 1e-3
 
 
 def test_sizes_scale(ctx):
