@@ -28,6 +28,8 @@ def main(argv=None):
     p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE, help="photos per forward pass")
     p.add_argument("--image-size", type=cli.positive_int, default=None,
                    help="run the model at this input size (default: the size it was trained at)")
+    p.add_argument("--no-zoom", dest="zoom", action="store_false",
+                   help="don't take a second, closer look at a pattern found small in the frame")
     p.add_argument("--device", default=DEVICE, choices=["cpu", "auto"], help="cpu, or auto to use a GPU if there is one")
     args = p.parse_args(argv)
     if args.device == "cpu":
@@ -35,7 +37,7 @@ def main(argv=None):
     cli.start_keras_quietly()
     from segmenty.infer import test_segmenter
     test_segmenter(args.model, args.inputs, args.out, args.limit, args.threshold, args.truth, args.batch_size,
-                   args.image_size)
+                   args.image_size, args.zoom)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,13 @@ Writes, for each photo <stem> (a name used twice gets _2, _3, ...):
     OUT/<stem>_overlay.jpg         the photo, each mask tinted in its colour, the found pattern outlined
     OUT/results.json               {"model", "mask_names", "image_size", "thresholds",
                                     "images": [{"source", "input", "masks", "overlay", "size": [w, h],
-                                                "present", "area", "bbox", "quad"} or {"source", "error"}]}
+                                                "present", "agreement", "area", "bbox", "quad", "zoom"}
+                                               or {"source", "error"}]}
+
+A pattern found small in the frame gets a second, closer look: the model runs again on a square
+window around the find (`zoom`: [x0, y0, x1, y1] in photo pixels, or null), which sees it with
+more pixels and sharpens its edges. The close-up replaces the first look only where it confirms
+it (the find keeps its area within ZOOM_KEEP); --no-zoom turns this off.
 
 `present`, `agreement`, `bbox` and `quad` describe the full-pattern mask (channel 0): its
 largest connected component above the threshold. `present` is that component's mean
@@ -37,6 +43,9 @@ MIN_AREA = 0.005  # share of the photo below which a component is noise, not a p
 PRESENT = 0.5  # `present` at or above this means "the pattern is in the photo"
 AGREEMENT = 0.5  # a find's other masks cover at least this share of what they cover on a true find
 SPREAD = 0.2  # masks covering less of a true find (a centre dot, say) may be out of frame: not checked
+ZOOM_MARGIN = 0.25  # a second look at a find frames it with this share of its extent on each side
+ZOOM_MAX = 0.5  # ... unless that window would cover more than this share of the photo anyway
+ZOOM_KEEP = 0.8  # the second look is kept if the find's area changes by less than this factor
 # BGR tints of the masks in the overlay, in channel order (repeats after six).
 COLORS = [(40, 200, 40), (40, 40, 230), (230, 130, 30), (30, 210, 250), (200, 40, 200), (220, 220, 40)]
 OUTLINE = (255, 0, 255)
@@ -99,6 +108,56 @@ def to_photo_size(probs, size):
     """Model-size probabilities (h, w, K) -> (H, W, K) at the photo's size (w, h) = size."""
     up = cv2.resize(probs, tuple(size), interpolation=cv2.INTER_LINEAR)
     return up.reshape(size[1], size[0], -1)
+
+
+def zoom_window(probs, threshold, size):
+    """The square of the photo to look at again, (x0, y0, x1, y1) in photo pixels, or None.
+
+    A pattern found small in the frame was seen with few pixels: a second pass over a window
+    around it, resized to the model's input, sees it larger and gives sharper edges.
+
+    Args:
+        probs: model-size probabilities (h, w, K); channel 0 is the full pattern.
+        threshold: float, where channel 0 is cut.
+        size: (W, H), the photo's size.
+    """
+    component, area = largest_component(probs[..., 0] > threshold)
+    if component is None or area < MIN_AREA * component.size:
+        return None
+    (W, H), (h, w) = size, component.shape
+    x, y, bw, bh = cv2.boundingRect(component.astype(np.uint8))
+    # The find's extent in photo pixels; a square window keeps the photo's proportions.
+    cx, cy = (x + bw / 2) * W / w, (y + bh / 2) * H / h
+    side = (1 + 2 * ZOOM_MARGIN) * max(bw * W / w, bh * H / h)
+    if side > min(W, H) or side * side > ZOOM_MAX * W * H:
+        return None
+    x0 = int(round(min(max(cx - side / 2, 0), W - side)))
+    y0 = int(round(min(max(cy - side / 2, 0), H - side)))
+    return x0, y0, x0 + int(round(side)), y0 + int(round(side))
+
+
+def crop(rgb, window):
+    x0, y0, x1, y1 = window
+    return rgb[y0:y1, x0:x1]
+
+
+def zoomed(probs_full, window, probs_window):
+    """Photo-size probabilities with the second look's `probs_window` (model size) in place over `window`."""
+    x0, y0, x1, y1 = window
+    out = probs_full.copy()
+    out[y0:y1, x0:x1] = to_photo_size(probs_window, (x1 - x0, y1 - y0))
+    return out
+
+
+def confirmed(before, after, threshold):
+    """Whether a second look `after` (photo-size probabilities) confirms the first, `before`.
+
+    Seen closer, a pattern keeps its area, give or take its edges. A close-up that shrinks or
+    grows the find is beyond what the model learned (heavy motion blur, magnified, say).
+    """
+    _, area_before = largest_component(before[..., 0] > threshold)
+    _, area_after = largest_component(after[..., 0] > threshold)
+    return ZOOM_KEEP <= area_after / max(area_before, 1) <= 1 / ZOOM_KEEP
 
 
 def largest_component(binary):
@@ -236,9 +295,8 @@ def unique_stem(path, used):
 
 
 def write_outputs(out, stem, rgb, seen, probs, names, thresholds, coverage=None):
-    """Write one photo's files; returns its results.json entry (without source)."""
+    """Write one photo's files from its photo-size probabilities; returns its results.json entry (without source)."""
     h, w = rgb.shape[:2]
-    probs = to_photo_size(probs, (w, h))
     entry = {"input": os.path.join(out, f"{stem}_in.jpg"), "masks": [], "size": [w, h]}
     cv2.imwrite(entry["input"], cv2.cvtColor(seen.astype(np.uint8), cv2.COLOR_RGB2BGR))
     for k, name in enumerate(names):
@@ -292,7 +350,8 @@ def load_segmenter(path, image_size=None, batch_size=8):
     return predict, {**info, "input_size": size}
 
 
-def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, image_size=None, on_result=None):
+def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, image_size=None, on_result=None,
+            zoom=True):
     """Run a model on photos and write masks, overlays and results.json (see the module docstring).
 
     Args:
@@ -305,6 +364,8 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
         batch_size: int, photos per forward pass. Defaults to 8.
         image_size: int or None, the model's input size to use; None for the size it was trained at.
         on_result: callable(entry, probs at photo size, thresholds) or None, e.g. to score each photo.
+        zoom: bool, take a second look at a pattern found small in the frame (see zoom_window).
+            Defaults to True.
 
     Returns:
         dict, the content of results.json, plus "seconds" (excluding the model load).
@@ -328,9 +389,13 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
             return path, e, None
         return path, rgb, model_input(rgb, size)
 
-    def finish(path, stem, rgb, seen, probs):
-        entry, full = write_outputs(out, stem, rgb, seen, probs, names, thresholds, coverage)
-        return {"source": path, **entry}, full
+    def finish(path, stem, rgb, seen, probs, window, second):
+        full = to_photo_size(probs, (rgb.shape[1], rgb.shape[0]))
+        if window:
+            closer = zoomed(full, window, second)
+            full, window = (closer, window) if confirmed(full, closer, thresholds[0]) else (full, None)
+        entry, full = write_outputs(out, stem, rgb, seen, full, names, thresholds, coverage)
+        return {"source": path, **entry, "zoom": window and list(window)}, full
 
     started = time.monotonic()
     # OpenCV and the decoders release the GIL: threads overlap decoding, writing and the model.
@@ -346,8 +411,13 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
             if not good:
                 continue
             probs = predict([g[2] for g in good])
-            done = pool.map(lambda a: finish(*a), [(path, stem, rgb, seen, p) for (path, rgb, seen, stem), p
-                                                   in zip(good, probs)])
+            windows = [zoom_window(p, thresholds[0], (rgb.shape[1], rgb.shape[0])) if zoom else None
+                       for (_, rgb, _, _), p in zip(good, probs)]
+            looks = [i for i, window in enumerate(windows) if window]
+            second = dict(zip(looks, predict([model_input(crop(good[i][1], windows[i]), size) for i in looks])
+                              if looks else []))
+            done = pool.map(lambda a: finish(*a), [(path, stem, rgb, seen, p, windows[i], second.get(i)) for i, (
+                (path, rgb, seen, stem), p) in enumerate(zip(good, probs))])
             for entry, full in done:
                 results["images"].append(entry)
                 if on_result:
@@ -358,7 +428,8 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
     return results
 
 
-def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None, batch_size=8, image_size=None):
+def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None, batch_size=8, image_size=None,
+                   zoom=True):
     """segment(), then, with `truth`, score the masks, print the table and write OUT/metrics.json.
 
     Returns:
@@ -374,7 +445,7 @@ def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None
             raise UserError(f"none of the {len(paths)} photos has an entry in --truth {truth} "
                             "(quad files match by file name, sample indexes by path)")
     results = segment(model_path, inputs, out, limit, threshold, batch_size, image_size,
-                      on_result=evaluator.add if evaluator else None)
+                      on_result=evaluator.add if evaluator else None, zoom=zoom)
     done = [e for e in results["images"] if "error" not in e]
     print(f"wrote {len(done)} photos to {out}/ ({len(done) / max(results['seconds'], 1e-9):.1f} photos/s); "
           f"look at {out}/*_overlay.jpg", file=sys.stderr)

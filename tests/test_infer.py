@@ -51,7 +51,9 @@ def test_outputs_at_the_photos_resolution_and_schema(full_model, tmp_path):
     assert on_disk["thresholds"] == [0.5] * 4  # a model without calibrated thresholds
     assert on_disk["mask_names"] == NAMES
     e = on_disk["images"][0]
-    assert set(e) == {"source", "input", "masks", "overlay", "size", "present", "agreement", "area", "bbox", "quad"}
+    assert set(e) == {"source", "input", "masks", "overlay", "size", "present", "agreement", "area", "bbox", "quad",
+                      "zoom"}
+    assert e["zoom"] is None  # the find fills the photo: nothing to look at again
     assert e["agreement"] is None  # a model without calibrated coverage: nothing to check
     assert e["present"] == pytest.approx(1.0) and e["area"] == [1.0, 0.0, 0.0, 0.0]
     assert e["bbox"] == [0, 0, 80, 48]
@@ -155,6 +157,41 @@ def test_fit_quad_follows_perspective():
     cv2.fillPoly(mask, [quad.astype(np.int32)], 1)
     fitted = infer.fit_quad(mask.astype(bool))
     np.testing.assert_allclose(fitted, quad, atol=2)
+
+
+def test_zoom_window_frames_a_small_find_square_and_inside_the_photo():
+    probs = np.zeros((32, 32, 2), np.float32)
+    assert infer.zoom_window(probs, 0.5, (320, 160)) is None  # nothing found
+    probs[8:12, 4:8, 0] = 0.9  # photo pixels (x10, x5): x 40..80, y 40..60
+    # Centre (60, 50); side 1.5 x 40 = 60; kept inside the photo's top edge.
+    assert infer.zoom_window(probs, 0.5, (320, 160)) == (30, 20, 90, 80)
+    probs[:, :, 0] = 0
+    probs[0:4, 28:32, 0] = 0.9  # in the top-right corner: x 280..320, y 0..20
+    assert infer.zoom_window(probs, 0.5, (320, 160)) == (260, 0, 320, 60)
+    probs[0:20, 0:20, 0] = 0.9  # large: a window would cover most of the photo
+    assert infer.zoom_window(probs, 0.5, (320, 160)) is None
+
+
+def test_zoomed_puts_the_second_look_over_its_window():
+    full = np.full((40, 60, 2), 0.25, np.float32)
+    second = np.zeros((8, 8, 2), np.float32)
+    second[..., 1] = 1.0
+    out = infer.zoomed(full, (10, 5, 26, 21), second)
+    assert out.shape == full.shape and full[0, 0, 0] == 0.25  # the input is left alone
+    np.testing.assert_array_equal(out[5:21, 10:26, 0], 0)
+    np.testing.assert_array_equal(out[5:21, 10:26, 1], 1)
+    assert out[4, 10, 1] == 0.25 and out[5, 26, 1] == 0.25
+
+
+def test_a_second_look_is_kept_only_if_the_find_keeps_its_area():
+    before = np.zeros((50, 50, 1), np.float32)
+    before[10:30, 10:30] = 0.9  # 400 px
+    after = before.copy()
+    after[10:12, 10:30] = 0.1  # 360 px: the edges moved a little
+    assert infer.confirmed(before, after, 0.5)
+    after[10:20, 10:30] = 0.1  # 200 px: the close-up lost half of it
+    assert not infer.confirmed(before, after, 0.5)
+    assert not infer.confirmed(before, np.full_like(before, 0.9), 0.5)  # grown to the whole photo
 
 
 def test_describe_pattern_ignores_specks():
