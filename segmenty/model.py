@@ -13,7 +13,7 @@ import tempfile
 import zipfile
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from segmenty.cli import UserError
 
@@ -21,7 +21,7 @@ from segmenty.cli import UserError
 # decoder: filters of each upsampling block, from the bottleneck up; dense: bottleneck units.
 PRESETS = {
     "segmenty": {"image_size": 256, "filters": [40, 40, 80, 100, 100, 100, 80, 80],
-                 "decoder": [100] * 8, "dense": [100, 100], "dropout": 0.1, "head": [30, 30]},
+                 "decoder": [100] * 8, "dense": [100, 100], "dropout": 0.1, "head": [30, 30], "skip_conv": True},
     # For CPUs: thin at full resolution, where the time goes (22.7 img/s training on 2 cores).
     "lite": {"image_size": 128, "filters": [6, 12, 16, 24, 32, 48, 64],
              "decoder": [64, 48, 32, 16, 12, 8, 6], "dense": [64, 64], "dropout": 0.1, "head": [8, 8], "normalized_skip": True},
@@ -30,6 +30,41 @@ PRESETS = {
              "dense": [8, 8], "dropout": 0.1, "head": [8, 8], "normalized_skip": True},
 }
 CONFIG_ENTRY = "segmenty.json"
+
+
+@keras.saving.register_keras_serializable(package="segmenty")
+class SkipConv2D(layers.Layer):
+    """Conv2D(filters, kernel_size, "same", relu) over concatenate([x, skip]), without the concatenation.
+
+    The kernel is the one Conv2D would have over the joined channels, split at the join: the same
+    weights and outputs, but no full-resolution copy of both inputs is kept for the gradient
+    (on the segmenty preset, 0.7 GB at 256 x 256 and batch 25).
+    """
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size = filters, kernel_size
+
+    def build(self, input_shape):
+        x_shape, skip_shape = input_shape
+        self.split = x_shape[-1]
+        k = self.kernel_size
+        self.kernel = self.add_weight(name="kernel", shape=(k, k, x_shape[-1] + skip_shape[-1], self.filters),
+                                      initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def call(self, inputs):
+        x, skip = inputs
+        kernel = self.kernel
+        y = ops.conv(x, kernel[:, :, :self.split], padding="same") + ops.conv(skip, kernel[:, :, self.split:],
+                                                                              padding="same")
+        return ops.relu(y + self.bias)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[0][:-1], self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size}
 
 
 def preset_config(preset, image_size=None, overrides=None):
@@ -82,8 +117,11 @@ def build_model(config, mask_names):
     x = layers.Dropout(config["dropout"], name="bottleneck_dropout")(x)
     for i, (f, skip) in enumerate(zip(config["decoder"], reversed(skips))):
         x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", name=f"up{i}_deconv")(x)
-        x = layers.Concatenate(name=f"up{i}_concat")([x, skip])
-        x = layers.Conv2D(f, 5, padding="same", activation="relu", name=f"up{i}_conv5")(x)
+        if config.get("skip_conv"):  # the same computation in less memory
+            x = SkipConv2D(f, 5, name=f"up{i}_conv5")([x, skip])
+        else:
+            x = layers.Concatenate(name=f"up{i}_concat")([x, skip])
+            x = layers.Conv2D(f, 5, padding="same", activation="relu", name=f"up{i}_conv5")(x)
         x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"up{i}_conv3")(x)
     for j, f in enumerate(config["head"]):
         x = layers.Conv2D(f, 1, activation="relu", name=f"head_conv{j}")(x)

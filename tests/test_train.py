@@ -117,6 +117,21 @@ def test_preset_sizes():
         assert models.describe(preset) == text
 
 
+def test_skip_conv_is_concat_then_conv_in_less_memory(tmp_path):
+    config = models.preset_config("tiny")
+    joined = models.build_model(config, ["a", "b"])
+    split = models.build_model({**config, "skip_conv": True}, ["a", "b"])
+    assert [w.shape for w in split.get_weights()] == [w.shape for w in joined.get_weights()]
+    split.set_weights(joined.get_weights())
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
+    expected = joined.predict(x, verbose=0)
+    np.testing.assert_allclose(split.predict(x, verbose=0), expected, atol=1e-5)
+    split.save(tmp_path / "split.keras")
+    loaded = keras.models.load_model(tmp_path / "split.keras")  # plain load: the layer is registered
+    assert any(isinstance(layer, models.SkipConv2D) for layer in loaded.layers)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-5)
+
+
 def test_fully_convolutional():
     model = models.build_model(models.preset_config("tiny"), ["a"])
     assert model.predict(np.zeros((1, 64, 96, 3), np.float32), verbose=0).shape == (1, 64, 96, 1)
