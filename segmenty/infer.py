@@ -13,7 +13,8 @@ Writes, for each photo <stem> (a name used twice gets _2, _3, ...):
 A pattern found small in the frame gets a second, closer look: the model runs again on a square
 window around the find (`zoom`: [x0, y0, x1, y1] in photo pixels, or null), which sees it with
 more pixels and sharpens its edges. The close-up replaces the first look only where it confirms
-it (the find keeps its area within ZOOM_KEEP); --no-zoom turns this off.
+it (the find keeps its area within ZOOM_KEEP); --no-zoom turns this off. Each look averages
+the model's view of the photo with its view of the mirror image (--no-flip: one view, 2x faster).
 
 `present`, `agreement`, `bbox` and `quad` describe the full-pattern mask (channel 0): its
 largest connected component above the threshold. `present` is that component's mean
@@ -323,11 +324,13 @@ def model_thresholds(info, threshold=None):
     return list(info.get("thresholds") or [0.5] * n)
 
 
-def load_segmenter(path, image_size=None, batch_size=8):
+def load_segmenter(path, image_size=None, batch_size=8, flip=True):
     """(predict function, info) of a segmenty model; UserError with one line otherwise.
 
     The function takes a list of model inputs and always runs full batches, so the backend
-    compiles once, here, during the load rather than in the middle of the photos.
+    compiles once, here, during the load rather than in the middle of the photos. With `flip`,
+    it averages the model's view of each input with its view of the mirror image, mirrored
+    back: the pattern looks the same either way, the model's mistakes mostly don't.
     """
     from segmenty import model as models
     from segmenty.train import gpu_count
@@ -344,14 +347,18 @@ def load_segmenter(path, image_size=None, batch_size=8):
         batch = empty.copy()
         if len(inputs):
             batch[:len(inputs)] = np.stack(inputs)
-        return np.asarray(model.predict_on_batch(batch), np.float32)[:len(inputs)]
+        probs = np.asarray(model.predict_on_batch(batch), np.float32)
+        if flip:
+            mirrored = model.predict_on_batch(np.ascontiguousarray(batch[:, :, ::-1]))
+            probs = (probs + np.asarray(mirrored, np.float32)[:, :, ::-1]) / 2
+        return probs[:len(inputs)]
 
     predict([])
     return predict, {**info, "input_size": size}
 
 
 def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, image_size=None, on_result=None,
-            zoom=True):
+            zoom=True, flip=True):
     """Run a model on photos and write masks, overlays and results.json (see the module docstring).
 
     Args:
@@ -366,13 +373,14 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
         on_result: callable(entry, probs at photo size, thresholds) or None, e.g. to score each photo.
         zoom: bool, take a second look at a pattern found small in the frame (see zoom_window).
             Defaults to True.
+        flip: bool, average each view with the mirror image's (see load_segmenter). Defaults to True.
 
     Returns:
         dict, the content of results.json, plus "seconds" (excluding the model load).
     """
     check_threshold(threshold)
     paths = list_images(inputs, limit)
-    predict, info = load_segmenter(model_path, image_size, batch_size)
+    predict, info = load_segmenter(model_path, image_size, batch_size, flip)
     names, size = info["mask_names"], info["input_size"]
     thresholds = model_thresholds(info, threshold)
     # The agreement check only holds at the thresholds the coverage was measured with.
@@ -429,7 +437,7 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
 
 
 def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None, batch_size=8, image_size=None,
-                   zoom=True):
+                   zoom=True, flip=True):
     """segment(), then, with `truth`, score the masks, print the table and write OUT/metrics.json.
 
     Returns:
@@ -445,7 +453,7 @@ def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None
             raise UserError(f"none of the {len(paths)} photos has an entry in --truth {truth} "
                             "(quad files match by file name, sample indexes by path)")
     results = segment(model_path, inputs, out, limit, threshold, batch_size, image_size,
-                      on_result=evaluator.add if evaluator else None, zoom=zoom)
+                      on_result=evaluator.add if evaluator else None, zoom=zoom, flip=flip)
     done = [e for e in results["images"] if "error" not in e]
     print(f"wrote {len(done)} photos to {out}/ ({len(done) / max(results['seconds'], 1e-9):.1f} photos/s); "
           f"look at {out}/*_overlay.jpg", file=sys.stderr)

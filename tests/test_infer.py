@@ -159,6 +159,22 @@ def test_fit_quad_follows_perspective():
     np.testing.assert_allclose(fitted, quad, atol=2)
 
 
+def test_flip_makes_the_predictor_mirror_equivariant(tmp_path):
+    rng = np.random.default_rng(1)
+    net = models.build_model(models.preset_config("tiny"), NAMES)
+    net.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in net.get_weights()])
+    path = str(tmp_path / "random.keras")
+    models.save(net, path, {"preset": "tiny", "image_size": 32, "mask_names": NAMES, "epochs": 0,
+                            "config": models.preset_config("tiny")})
+    x = np.random.default_rng(2).uniform(0, 255, (32, 32, 3)).astype(np.float32)
+    mirror = np.ascontiguousarray(x[:, ::-1])
+    one, _ = infer.load_segmenter(path, batch_size=2, flip=False)
+    assert np.abs(one([mirror])[0][:, ::-1] - one([x])[0]).max() > 1e-3  # the net alone is not symmetric
+    both, _ = infer.load_segmenter(path, batch_size=2, flip=True)
+    np.testing.assert_allclose(both([mirror])[0][:, ::-1], both([x])[0], atol=1e-5)
+    np.testing.assert_allclose(both([x])[0], (one([x])[0] + one([mirror])[0][:, ::-1]) / 2, atol=1e-5)
+
+
 def test_zoom_window_frames_a_small_find_square_and_inside_the_photo():
     probs = np.zeros((32, 32, 2), np.float32)
     assert infer.zoom_window(probs, 0.5, (320, 160)) is None  # nothing found
