@@ -3,8 +3,9 @@
 
     python bench/bench_infer.py [--photos ../shared/data/real/opencv-stereo] [--model M.keras ...]
 
-Without --model it times untrained lite and segmenty models: the speed doesn't depend on
-the weights. Each photo is read, resized, predicted, and written at its own resolution
+Without --model it times untrained lite and segmenty models. They find nothing, so they
+take no second, closer look and fit no quad: a trained model (--model) is slower where it
+finds the pattern. Each photo is read, resized, predicted, and written at its own resolution
 (masks, overlay, results.json), as test_segmenter.py does on the CPU.
 It prints figures; it asserts nothing about time.
 """
@@ -35,6 +36,8 @@ def main():
     p.add_argument("--photos", nargs="+", default=[os.path.join(PHOTOS, s) for s in ("opencv-stereo", "phone-table")])
     p.add_argument("--model", nargs="+", default=None, help="models to time (default: untrained lite and segmenty)")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--no-zoom", dest="zoom", action="store_false", help="as test_segmenter.py --no-zoom")
+    p.add_argument("--no-flip", dest="flip", action="store_false", help="as test_segmenter.py --no-flip")
     args = p.parse_args()
     from segmenty import cli
     cli.hide_gpus()
@@ -44,7 +47,8 @@ def main():
     models = args.model or [untrained(p, work) for p in ("lite", "segmenty")]
     for model in models:
         for photos in args.photos:
-            r = infer.segment(model, [photos], os.path.join(work, "out"), limit=0, batch_size=args.batch_size)
+            r = infer.segment(model, [photos], os.path.join(work, "out"), limit=0, batch_size=args.batch_size,
+                              zoom=args.zoom, flip=args.flip)
             n = len([e for e in r["images"] if "error" not in e])
             sizes = sorted({tuple(e["size"]) for e in r["images"] if "size" in e})
             print(f"{os.path.basename(model):16s} {os.path.basename(photos):14s} {n / r['seconds']:6.1f} photos/s "
