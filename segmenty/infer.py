@@ -142,6 +142,16 @@ def crop(rgb, window):
     return rgb[y0:y1, x0:x1]
 
 
+def closer_looks(predict, photos, windows, size):
+    """The model's probabilities over each photo's window, in one batch; None where there is no window."""
+    looks = [i for i, window in enumerate(windows) if window]
+    closer = [None] * len(photos)
+    for i, probs in zip(looks, predict([model_input(crop(photos[i], windows[i]), size) for i in looks])
+                        if looks else []):
+        closer[i] = probs
+    return closer
+
+
 def zoomed(probs_full, window, probs_window):
     """Photo-size probabilities with the second look's `probs_window` (model size) in place over `window`."""
     x0, y0, x1, y1 = window
@@ -397,10 +407,10 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
             return path, e, None
         return path, rgb, model_input(rgb, size)
 
-    def finish(path, stem, rgb, seen, probs, window, second):
+    def finish(path, stem, rgb, seen, probs, window, probs_window):
         full = to_photo_size(probs, (rgb.shape[1], rgb.shape[0]))
         if window:
-            closer = zoomed(full, window, second)
+            closer = zoomed(full, window, probs_window)
             full, window = (closer, window) if confirmed(full, closer, thresholds[0]) else (full, None)
         entry, full = write_outputs(out, stem, rgb, seen, full, names, thresholds, coverage)
         return {"source": path, **entry, "zoom": window and list(window)}, full
@@ -421,11 +431,9 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
             probs = predict([g[2] for g in good])
             windows = [zoom_window(p, thresholds[0], (rgb.shape[1], rgb.shape[0])) if zoom else None
                        for (_, rgb, _, _), p in zip(good, probs)]
-            looks = [i for i, window in enumerate(windows) if window]
-            second = dict(zip(looks, predict([model_input(crop(good[i][1], windows[i]), size) for i in looks])
-                              if looks else []))
-            done = pool.map(lambda a: finish(*a), [(path, stem, rgb, seen, p, windows[i], second.get(i)) for i, (
-                (path, rgb, seen, stem), p) in enumerate(zip(good, probs))])
+            closer = closer_looks(predict, [g[1] for g in good], windows, size)
+            done = pool.map(lambda a: finish(*a), [(path, stem, rgb, seen, p, window, c) for (path, rgb, seen, stem), p,
+                                                   window, c in zip(good, probs, windows, closer)])
             for entry, full in done:
                 results["images"].append(entry)
                 if on_result:
