@@ -118,6 +118,7 @@ def test_preset_sizes():
 
 
 def test_skip_conv_is_concat_then_conv_in_less_memory(tmp_path):
+    keras.utils.set_random_seed(0)
     config = models.preset_config("tiny")
     joined = models.build_model(config, ["a", "b"])
     split = models.build_model({**config, "skip_conv": True}, ["a", "b"])
@@ -125,11 +126,12 @@ def test_skip_conv_is_concat_then_conv_in_less_memory(tmp_path):
     split.set_weights(joined.get_weights())
     x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
     expected = joined.predict(x, verbose=0)
-    np.testing.assert_allclose(split.predict(x, verbose=0), expected, atol=1e-5)
+    # Two convolutions sum in another order than one: float32 rounding, ~1e-5 after 10 layers.
+    np.testing.assert_allclose(split.predict(x, verbose=0), expected, atol=1e-4)
     split.save(tmp_path / "split.keras")
     loaded = keras.models.load_model(tmp_path / "split.keras")  # plain load: the layer is registered
     assert any(isinstance(layer, models.SkipConv2D) for layer in loaded.layers)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-5)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-4)
 
 
 def test_fully_convolutional():
