@@ -14,7 +14,7 @@ A pattern found small in the frame gets a second, closer look: the model runs ag
 window around the find (`zoom`: [x0, y0, x1, y1] in photo pixels, or null), which sees it with
 more pixels and sharpens its edges. The close-up replaces the first look only where it confirms
 it (the find keeps its area within ZOOM_KEEP); --no-zoom turns this off. Each look averages
-the model's view of the photo with its view of the mirror image (--no-flip: one view, 2x faster).
+the model's view of the photo with its view of the mirror image (--no-flip: one view, half the model's time).
 
 `present`, `agreement`, `bbox` and `quad` describe the full-pattern mask (channel 0): its
 largest connected component above the threshold. `present` is that component's mean

@@ -47,7 +47,6 @@ class SkipConv2D(layers.Layer):
 
     def build(self, input_shape):
         x_shape, skip_shape = input_shape
-        self.split = x_shape[-1]
         k = self.kernel_size
         self.kernel = self.add_weight(name="kernel", shape=(k, k, x_shape[-1] + skip_shape[-1], self.filters),
                                       initializer="glorot_uniform")
@@ -55,9 +54,9 @@ class SkipConv2D(layers.Layer):
 
     def call(self, inputs):
         x, skip = inputs
-        kernel = self.kernel
-        y = ops.conv(x, kernel[:, :, :self.split], padding="same") + ops.conv(skip, kernel[:, :, self.split:],
-                                                                              padding="same")
+        split = x.shape[-1]  # the kernel's first channels are x's, the rest the skip's
+        y = ops.conv(x, self.kernel[:, :, :split], padding="same") + ops.conv(skip, self.kernel[:, :, split:],
+                                                                               padding="same")
         return ops.relu(y + self.bias)
 
     def compute_output_shape(self, input_shape):
