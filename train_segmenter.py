@@ -63,7 +63,7 @@ def main(argv=None):
     p.add_argument("--sample-size", type=int, default=None, help="--on-the-fly sample size (default: the model's)")
     p.add_argument("--workers", type=cli.positive_int, default=None, help="data loading threads (default: 1 per 4 CPU cores; with a GPU, up to 8)")
     p.add_argument("--seed", type=int, default=None, help="shuffling / on-the-fly seed (default: random)")
-    p.add_argument("--mixed-precision", default="auto", help="auto (bf16 on a GPU, float32 on a CPU), on (bf16; fast on a CPU with AMX bf16 units) or off")
+    p.add_argument("--mixed-precision", default="auto", help="auto (bf16 on a GPU or on a CPU with AMX bf16 units, else float32), on (bf16) or off (float32)")
     p.add_argument("--distribute", action="store_true", help="use all visible GPUs (TensorFlow or JAX backend)")
     p.add_argument("--tensorboard", metavar="DIR", default=None, help="also write TensorBoard logs here")
     args = p.parse_args(argv)

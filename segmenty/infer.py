@@ -345,7 +345,8 @@ def load_segmenter(path, image_size=None, batch_size=8, flip=True):
     from segmenty import model as models
     from segmenty.train import gpu_count
     model, info = models.load(path, compile=False)
-    # As training's --mixed-precision auto: bf16 on a GPU, float32 on a CPU, whatever it was trained in.
+    # bf16 on a GPU, float32 on any CPU, whatever it was trained in: the real-photo figures were
+    # measured in float32, and a laptop has no bf16 units.
     model = models.with_policy(model, info, "mixed_bfloat16" if gpu_count() else "float32")
     size = image_size or info["image_size"]
     if size % models.input_multiple(info):

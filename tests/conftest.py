@@ -24,3 +24,11 @@ def run_script(name, *args, cwd=None, timeout=300, check=None):
 @pytest.fixture
 def script():
     return run_script
+
+
+@pytest.fixture(autouse=True)
+def float32_policy_after_each_test():
+    """train() sets Keras's global dtype policy (bf16 on a GPU or an AMX CPU); later tests start from float32."""
+    yield
+    import keras
+    keras.mixed_precision.set_global_policy("float32")

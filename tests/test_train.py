@@ -287,3 +287,21 @@ def test_cosine_schedule_lowers_the_optimizers_rate(ws, tmp_path):
     assert float(np.asarray(net.optimizer.learning_rate)) < 1e-3 / 5
     with pytest.raises(models.UserError, match="needs --time-limit or --epochs"):
         train(**run_args(ws, tmp_path, lr_schedule="cosine", output=str(tmp_path / "x.keras")))
+
+
+def test_auto_precision_is_bf16_only_where_a_cpu_runs_it_natively(tmp_path, monkeypatch):
+    from segmenty.train import cpu_has_amx_bf16, gpu_count, set_precision
+    amx, plain = tmp_path / "amx", tmp_path / "plain"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    plain.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")  # bf16 dot products, no AMX
+    assert cpu_has_amx_bf16(str(amx)) == (keras.config.backend() == "tensorflow")
+    assert not cpu_has_amx_bf16(str(plain))
+    assert not cpu_has_amx_bf16(str(tmp_path / "missing"))
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # no oneDNN, no AMX kernels
+    assert not cpu_has_amx_bf16(str(amx))
+    try:
+        assert set_precision("auto") == ("mixed_bfloat16" if gpu_count() else "float32")
+        assert set_precision("on") == "mixed_bfloat16"
+        assert set_precision("off") == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
