@@ -299,9 +299,6 @@ def test_auto_precision_is_bf16_only_where_a_cpu_runs_it_natively(tmp_path, monk
     assert not cpu_has_amx_bf16(str(tmp_path / "missing"))
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # no oneDNN, no AMX kernels
     assert not cpu_has_amx_bf16(str(amx))
-    try:
-        assert set_precision("auto") == ("mixed_bfloat16" if gpu_count() else "float32")
-        assert set_precision("on") == "mixed_bfloat16"
-        assert set_precision("off") == "float32"
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    assert set_precision("auto") == ("mixed_bfloat16" if gpu_count() else "float32")
+    assert set_precision("on") == "mixed_bfloat16"
+    assert set_precision("off") == "float32"  # conftest resets the policy after each test anyway
