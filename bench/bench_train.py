@@ -2,7 +2,7 @@
 """Training figures: img/s per preset from memory, from disk and on the fly; peak memory; predict speed.
 
     python bench/bench_train.py [--presets lite segmenty] [--steps 12] [--batch-size 25]
-    KERAS_BACKEND=jax python bench/bench_train.py --presets segmenty --mixed-precision on --batch-size 64
+    KERAS_BACKEND=jax python bench/bench_train.py --presets segmenty --mixed-precision on --full   # a GPU
 
 Each configuration runs in a process of its own, so its peak RSS is its own:
   memory   one batch of samples read once and served again and again: the model alone
@@ -115,6 +115,8 @@ def main():
     p.add_argument("--repeats", type=int, default=5, help="measured epochs; the median is reported")
     p.add_argument("--batch-size", type=int, default=25)
     p.add_argument("--mixed-precision", default="auto")
+    p.add_argument("--full", action="store_true",
+                   help="give segmenty as many steps and repeats as lite (on a GPU); otherwise an eighth, on a CPU")
     p.add_argument("--child", nargs=3, metavar=("PRESET", "SOURCE", "WORK"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -125,11 +127,12 @@ def main():
     prepare(work, args.presets)
     rows = []
     for preset in args.presets:
-        steps = args.steps if preset != "segmenty" else max(2, args.steps // 8)  # slow on a CPU
+        short = preset == "segmenty" and not args.full  # slow on a CPU
+        steps = max(2, args.steps // 8) if short else args.steps
         for source in args.sources:
             out = subprocess.run([sys.executable, __file__, "--child", preset, source, work, "--steps", str(steps),
                                   "--batch-size", str(args.batch_size), "--mixed-precision", args.mixed_precision,
-                                  "--repeats", str(args.repeats if preset != "segmenty" else 2)],
+                                  "--repeats", str(2 if short else args.repeats)],
                                  capture_output=True, text=True)
             if out.returncode:
                 print(out.stderr[-2000:], file=sys.stderr)

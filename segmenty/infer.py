@@ -204,6 +204,11 @@ def _intersect(a, b):
     return p + t * u
 
 
+def _cross(a, b):
+    """z of the 2-D cross product: twice the signed triangle area (numpy 2.5 dropped 2-D np.cross)."""
+    return a[0] * b[1] - a[1] * b[0]
+
+
 def fit_quad(component):
     """Four corners, clockwise, of the quadrilateral that best matches a component's outline.
 
@@ -219,7 +224,7 @@ def fit_quad(component):
         return clockwise_from_top_left([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
     pts = list(hull)
     while len(pts) > 4:
-        losses = [abs(np.cross(pts[i] - pts[i - 1], pts[(i + 1) % len(pts)] - pts[i - 1])) for i in range(len(pts))]
+        losses = [abs(_cross(pts[i] - pts[i - 1], pts[(i + 1) % len(pts)] - pts[i - 1])) for i in range(len(pts))]
         pts.pop(int(np.argmin(losses)))
     coarse = np.array(pts)
     # Each outline point belongs to the side it is nearest to; the ends of a side are left out
