@@ -151,7 +151,6 @@ def test_bad_input(full_model, tmp_path, script, case, message):
     assert len(lines) == 1 and __import__("re").match(message, lines[0]), proc.stderr
 
 
-@pytest.mark.filterwarnings("error::DeprecationWarning")  # numpy 2.5 turned 2-D np.cross into an error
 def test_fit_quad_follows_perspective():
     quad = np.float32([[30, 20], [170, 40], [150, 130], [20, 110]])
     mask = np.zeros((160, 200), np.uint8)
