@@ -195,18 +195,17 @@ def _line_through(points):
     return np.array([x0, y0]), np.array([vx, vy])
 
 
-def _intersect(a, b):
-    (p, u), (q, v) = a, b
-    det = u[0] * -v[1] + v[0] * u[1]
-    if abs(det) < 1e-6:
-        return None
-    t = ((q[0] - p[0]) * -v[1] + v[0] * (q[1] - p[1])) / det
-    return p + t * u
-
-
 def _cross(a, b):
     """z of the 2-D cross product: twice the signed triangle area (numpy 2.5 dropped 2-D np.cross)."""
     return a[0] * b[1] - a[1] * b[0]
+
+
+def _intersect(a, b):
+    (p, u), (q, v) = a, b
+    det = _cross(u, v)
+    if abs(det) < 1e-6:
+        return None
+    return p + _cross(q - p, v) / det * u
 
 
 def fit_quad(component):
