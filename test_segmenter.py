@@ -32,6 +32,8 @@ def main(argv=None):
                    help="don't take a second, closer look at a pattern found small in the frame")
     p.add_argument("--no-flip", dest="flip", action="store_false",
                    help="one view per look, twice as fast (default: average it with the mirror image's)")
+    p.add_argument("--no-snap", dest="snap", action="store_false",
+                   help="keep the model's own full-pattern mask (default: redraw a found pattern as its fitted quad)")
     p.add_argument("--device", default=DEVICE, choices=["cpu", "auto"], help="cpu, or auto to use a GPU if there is one")
     args = p.parse_args(argv)
     if args.device == "cpu":
@@ -39,7 +41,7 @@ def main(argv=None):
     cli.start_keras_quietly()
     from segmenty.infer import test_segmenter
     test_segmenter(args.model, args.inputs, args.out, args.limit, args.threshold, args.truth, args.batch_size,
-                   args.image_size, zoom=args.zoom, flip=args.flip)
+                   args.image_size, zoom=args.zoom, flip=args.flip, snap=args.snap)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,12 @@ share of a true find (its `coverage`, measured on held-out samples during traini
 it covers in this component, relative to that; the lowest of them, or null when no mask
 qualifies. The pattern is found when present >= PRESENT and agreement >= AGREEMENT: something
 merely page-like, whose inner structure is missing, is not a find.
-`quad` is the four-cornered polygon fitted to the component's outline, clockwise, in photo pixels.
+`quad` is the four-cornered polygon that best explains the component, clockwise, in photo pixels:
+fitted to its outline, then moved until it holds as much probability above QUAD_LEVEL, and as
+little below, as it can. A printed pattern is flat, so its outline is four straight lines, even
+where the model's edge wavers (a white square on the border looks like the paper around it).
+The full-pattern mask of a found pattern is then snapped to that quad: redrawn as the quad over
+the component and the quad (--no-snap keeps the model's own mask).
 """
 
 import concurrent.futures
@@ -47,6 +52,10 @@ SPREAD = 0.2  # masks covering less of a true find (a centre dot, say) may be ou
 ZOOM_MARGIN = 0.25  # a second look at a find frames it with this share of its extent on each side
 ZOOM_MAX = 0.5  # ... unless that window would cover more than this share of the photo anyway
 ZOOM_KEEP = 0.8  # the second look is kept if the find's area changes by less than this factor
+# A quad is moved to cover probabilities above this level and leave those below. The calibrated
+# thresholds (about 0.75) cut inside a board's edge; 0.5 let a soft edge spill into the paper.
+QUAD_LEVEL = 0.6
+QUAD_MAX_SIDE = 400  # the quad is refined on probabilities resized to at most this many pixels a side
 # BGR tints of the masks in the overlay, in channel order (repeats after six).
 COLORS = [(40, 200, 40), (40, 40, 230), (230, 130, 30), (30, 210, 250), (200, 40, 200), (220, 220, 40)]
 OUTLINE = (255, 0, 255)
@@ -249,6 +258,70 @@ def fit_quad(component):
     return clockwise_from_top_left(fine)
 
 
+def quad_coverage(quad, shape):
+    """uint8 H x W raster of a quad, 255 inside, anti-aliased at its edges (corners in pixel-edge coordinates)."""
+    raster = np.zeros(shape, np.uint8)
+    cv2.fillPoly(raster, [np.round((np.asarray(quad) - 0.5) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    return raster
+
+
+def refine_quad(prob, quad, level=QUAD_LEVEL, max_side=QUAD_MAX_SIDE):
+    """Move a quad's corners until it best agrees with a probability map.
+
+    The score is the sum of (prob - level) over the quad: pixels above `level` pay to be inside,
+    pixels below pay to be outside. Coordinate descent, one corner coordinate at a time, with a
+    halving step, from `quad` (fit_quad's), so it stays a local correction. Corners may leave the
+    photo, as a partly framed pattern's do.
+
+    Args:
+        prob: float array H x W, channel 0's probabilities.
+        quad: 4 x 2 corners in pixels.
+        level: float, the probability that is neither in nor out. Defaults to QUAD_LEVEL.
+        max_side: int, refine on a copy of `prob` at most this large, for speed.
+
+    Returns:
+        4 x 2 float array, clockwise from the top left; `quad` itself if refining broke its convexity.
+    """
+    h, w = prob.shape
+    scale = min(1.0, max_side / max(h, w))
+    small = prob if scale == 1 else cv2.resize(prob, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                              interpolation=cv2.INTER_AREA)
+    gain = (small - level).astype(np.float32) / 255
+    score = lambda q: float(np.tensordot(quad_coverage(q, small.shape).astype(np.float32), gain))
+    best_quad = np.asarray(quad, np.float64) * scale
+    best = score(best_quad)
+    step = 0.02 * np.ptp(best_quad, axis=0).max()
+    while step > 0.2:
+        improved = False
+        for corner in range(4):
+            for axis in range(2):
+                for sign in (1, -1):
+                    trial = best_quad.copy()
+                    trial[corner, axis] += sign * step
+                    value = score(trial)
+                    if value > best:
+                        best, best_quad, improved = value, trial, True
+        if not improved:
+            step /= 2
+    refined = best_quad / scale
+    return clockwise_from_top_left(refined if is_convex(refined) else quad)
+
+
+def is_convex(quad):
+    edges = np.roll(quad, -1, axis=0) - quad
+    turns = [_cross(edges[k], edges[(k + 1) % 4]) for k in range(4)]
+    return all(t > 0 for t in turns) or all(t < 0 for t in turns)
+
+
+def snapped(prob, component, quad):
+    """Channel 0 with the find redrawn as its quad: over the component and the quad, the quad's raster."""
+    raster = quad_coverage(quad, prob.shape)
+    region = cv2.dilate((component | (raster > 0)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    out = prob.copy()
+    out[region] = raster[region] / 255.0
+    return out
+
+
 def _segment_distance(points, a, b):
     ab = b - a
     t = np.clip((points - a) @ ab / max(np.dot(ab, ab), 1e-9), 0, 1)
@@ -273,7 +346,7 @@ def describe_pattern(probs, thresholds, coverage=None):
     if present < PRESENT or (agreement is not None and agreement < AGREEMENT):
         return {"present": round(present, 4), "agreement": agreement, "bbox": None, "quad": None}
     x, y, w, h = cv2.boundingRect(component.astype(np.uint8))
-    quad = fit_quad(component)
+    quad = refine_quad(probs[..., 0], fit_quad(component))
     return {"present": round(present, 4), "agreement": agreement, "bbox": [x, y, w, h],
             "quad": np.round(quad, 1).tolist()}
 
@@ -309,16 +382,24 @@ def unique_stem(path, used):
     return candidate
 
 
-def write_outputs(out, stem, rgb, seen, probs, names, thresholds, coverage=None):
-    """Write one photo's files from its photo-size probabilities; returns its results.json entry (without source)."""
+def write_outputs(out, stem, rgb, seen, probs, names, thresholds, coverage=None, snap=True):
+    """Write one photo's files from its photo-size probabilities.
+
+    Returns:
+        (its results.json entry without source, the probabilities as written: snapped if `snap`).
+    """
     h, w = rgb.shape[:2]
     entry = {"input": os.path.join(out, f"{stem}_in.jpg"), "masks": [], "size": [w, h]}
     cv2.imwrite(entry["input"], cv2.cvtColor(seen.astype(np.uint8), cv2.COLOR_RGB2BGR))
+    entry.update(describe_pattern(probs, thresholds, coverage))
+    if snap and entry["quad"] is not None:
+        component, _ = largest_component(probs[..., 0] > thresholds[0])
+        probs = probs.copy()
+        probs[..., 0] = snapped(probs[..., 0], component, entry["quad"])
     for k, name in enumerate(names):
         path = os.path.join(out, f"{stem}_out{k}_{name}.png")
         cv2.imwrite(path, np.clip(probs[..., k] * 255 + 0.5, 0, 255).astype(np.uint8), PNG_PARAMS)
         entry["masks"].append(path)
-    entry.update(describe_pattern(probs, thresholds, coverage))
     entry["area"] = [round(float((probs[..., k] > t).mean()), 5) for k, t in enumerate(thresholds)]
     entry["overlay"] = os.path.join(out, f"{stem}_overlay.jpg")
     cv2.imwrite(entry["overlay"], overlay(rgb, probs, names, entry["quad"], thresholds))
@@ -373,7 +454,7 @@ def load_segmenter(path, image_size=None, batch_size=8, flip=True):
 
 
 def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, image_size=None, on_result=None,
-            zoom=True, flip=True):
+            zoom=True, flip=True, snap=True):
     """Run a model on photos and write masks, overlays and results.json (see the module docstring).
 
     Args:
@@ -389,6 +470,7 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
         zoom: bool, take a second look at a pattern found small in the frame (see zoom_window).
             Defaults to True.
         flip: bool, average each view with the mirror image's (see load_segmenter). Defaults to True.
+        snap: bool, redraw a found pattern's full-pattern mask as its quad (see snapped). Defaults to True.
 
     Returns:
         dict, the content of results.json, plus "seconds" (excluding the model load).
@@ -417,7 +499,7 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
         if window:
             closer = zoomed(full, window, probs_window)
             full, window = (closer, window) if confirmed(full, closer, thresholds[0]) else (full, None)
-        entry, full = write_outputs(out, stem, rgb, seen, full, names, thresholds, coverage)
+        entry, full = write_outputs(out, stem, rgb, seen, full, names, thresholds, coverage, snap)
         return {"source": path, **entry, "zoom": window and list(window)}, full
 
     started = time.monotonic()
@@ -450,7 +532,7 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
 
 
 def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None, batch_size=8, image_size=None,
-                   zoom=True, flip=True):
+                   zoom=True, flip=True, snap=True):
     """segment(), then, with `truth`, score the masks, print the table and write OUT/metrics.json.
 
     Returns:
@@ -466,7 +548,7 @@ def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None
             raise UserError(f"none of the {len(paths)} photos has an entry in --truth {truth} "
                             "(quad files match by file name, sample indexes by path)")
     results = segment(model_path, inputs, out, limit, threshold, batch_size, image_size,
-                      on_result=evaluator.add if evaluator else None, zoom=zoom, flip=flip)
+                      on_result=evaluator.add if evaluator else None, zoom=zoom, flip=flip, snap=snap)
     done = [e for e in results["images"] if "error" not in e]
     print(f"wrote {len(done)} photos to {out}/ ({len(done) / max(results['seconds'], 1e-9):.1f} photos/s); "
           f"look at {out}/*_overlay.jpg", file=sys.stderr)
