@@ -13,6 +13,7 @@ Files (the original's names, with Keras 3's .keras suffix):
 Every model file is written to a temp file and moved into place: never truncated.
 """
 
+import functools
 import json
 import math
 import os
@@ -293,6 +294,19 @@ def compile_model(model, learning_rate=1e-3):
                   jit_compile=jit)
 
 
+def restores_dtype_policy(fn):
+    """A train() that sets --mixed-precision for its run leaves the caller's dtype policy as it found it."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        previous = keras.config.dtype_policy()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            keras.config.set_dtype_policy(previous)
+    return wrapper
+
+
+@restores_dtype_policy
 def train(train_index="training.json", validation_index="validation.json", preset=None, image_size=None,
           batch_size=25, epochs=None, steps_per_epoch=None, time_limit=None, model_path="root.keras",
           output="save.keras", checkpoint="/tmp/model.keras", log="training.log", wild="wild",

@@ -254,6 +254,13 @@ def test_bad_index(tmp_path, script, content, message):
     assert "Traceback" not in proc.stderr
 
 
+def test_train_leaves_the_callers_dtype_policy_alone(ws, tmp_path):
+    assert keras.config.dtype_policy().name == "float32"
+    train(**run_args(ws, tmp_path, epochs=1, mixed_precision="on", wild="none", validation_index=None))
+    assert models.read_info(str(tmp_path / "save.keras"))["epochs"] == 1
+    assert keras.config.dtype_policy().name == "float32"  # models built afterwards are float32 again
+
+
 def test_distribute_on_two_logical_cpus(ws, tmp_path):
     code = f"""
 import os, sys
