@@ -26,10 +26,11 @@ qualifies. The pattern is found when present >= PRESENT and agreement >= AGREEME
 merely page-like, whose inner structure is missing, is not a find.
 `quad` is the four-cornered polygon that best explains the component, clockwise, in photo pixels:
 fitted to its outline, then moved until it holds as much probability above QUAD_LEVEL, and as
-little below, as it can. A printed pattern is flat, so its outline is four straight lines, even
-where the model's edge wavers (a white square on the border looks like the paper around it).
-The full-pattern mask of a found pattern is then snapped to that quad: redrawn as the quad over
-the component and the quad (--no-snap keeps the model's own mask).
+little below, as it can (a pattern running out of frame has corners outside the photo). A
+printed pattern is flat, so its outline is four straight lines, even where the model's edge
+wavers (a white square on the border looks like the paper around it). The full-pattern mask of
+a found pattern is then snapped to that quad: redrawn as the quad over the component and the
+quad (--no-snap keeps the model's own mask).
 """
 
 import concurrent.futures
