@@ -129,17 +129,9 @@ def camera(focal, principal, k1):
 
 
 def undistort_map(size, focal, principal, k1):
-    """A size x size x 2 float32 map for cv2.remap that does what cv2.undistort does with this camera.
-
-    With k1 only, cv2.initUndistortRectifyMap's map is p + d (1 + k1 |d / focal|^2), d = pixel - principal;
-    numpy computes it 20% faster, to within 1e-4 px.
-    """
-    grid = np.arange(size, dtype=np.float32)
-    dx, dy = grid - np.float32(principal[0]), grid - np.float32(principal[1])
-    gain = 1 + np.float32(k1 / focal ** 2) * (dx[None, :] ** 2 + dy[:, None] ** 2)
-    xy_map = np.empty((size, size, 2), np.float32)
-    xy_map[..., 0] = principal[0] + dx[None, :] * gain
-    xy_map[..., 1] = principal[1] + dy[:, None] * gain
+    """A size x size x 2 float32 map for cv2.remap that does what cv2.undistort does with this camera."""
+    K, dist = camera(focal, principal, k1)
+    xy_map, _ = cv2.initUndistortRectifyMap(K, dist, None, K, (size, size), cv2.CV_32FC2)
     return xy_map
 
 
