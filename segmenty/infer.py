@@ -305,13 +305,7 @@ def refine_quad(prob, quad, level=QUAD_LEVEL, max_side=QUAD_MAX_SIDE):
         if not improved:
             step /= 2
     refined = best_quad / scale
-    return clockwise_from_top_left(refined if is_convex(refined) else quad)
-
-
-def is_convex(quad):
-    edges = np.roll(quad, -1, axis=0) - quad
-    turns = [_cross(edges[k], edges[(k + 1) % 4]) for k in range(4)]
-    return all(t > 0 for t in turns) or all(t < 0 for t in turns)
+    return clockwise_from_top_left(refined if cv2.isContourConvex(refined.astype(np.float32)) else quad)
 
 
 def snapped(prob, component, quad):
