@@ -34,6 +34,10 @@ def main(argv=None):
                    help="one view per look, twice as fast (default: average it with the mirror image's)")
     p.add_argument("--no-snap", dest="snap", action="store_false",
                    help="keep the model's own full-pattern mask (default: redraw a found pattern as its fitted quad)")
+    p.add_argument("--pattern", metavar="DIR", default=None,
+                   help="check doubtful finds against this pattern folder's picture (default: the model's own)")
+    p.add_argument("--no-likeness", dest="likeness", action="store_false",
+                   help="don't check doubtful finds against the pattern's picture")
     p.add_argument("--device", default=DEVICE, choices=["cpu", "auto"], help="cpu, or auto to use a GPU if there is one")
     args = p.parse_args(argv)
     if args.device == "cpu":
@@ -41,7 +45,8 @@ def main(argv=None):
     cli.start_keras_quietly()
     from segmenty.infer import test_segmenter
     test_segmenter(args.model, args.inputs, args.out, args.limit, args.threshold, args.truth, args.batch_size,
-                   args.image_size, zoom=args.zoom, flip=args.flip, snap=args.snap)
+                   args.image_size, zoom=args.zoom, flip=args.flip, snap=args.snap, pattern=args.pattern,
+                   check_likeness=args.likeness)
 
 
 if __name__ == "__main__":

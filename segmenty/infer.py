@@ -7,7 +7,7 @@ Writes, for each photo <stem> (a name used twice gets _2, _3, ...):
     OUT/<stem>_overlay.jpg         the photo, each mask tinted in its colour, the found pattern outlined
     OUT/results.json               {"model", "mask_names", "image_size", "thresholds",
                                     "images": [{"source", "input", "masks", "overlay", "size": [w, h],
-                                                "present", "agreement", "area", "bbox", "quad", "zoom"}
+                                                "present", "agreement", "likeness", "area", "bbox", "quad", "zoom"}
                                                or {"source", "error"}]}
 
 A pattern found small in the frame gets a second, closer look: the model runs again on a square
@@ -23,7 +23,11 @@ never count as a find. `agreement` checks the other masks: for each mask that co
 share of a true find (its `coverage`, measured on held-out samples during training), the share
 it covers in this component, relative to that; the lowest of them, or null when no mask
 qualifies. The pattern is found when present >= PRESENT and agreement >= AGREEMENT: something
-merely page-like, whose inner structure is missing, is not a find.
+merely page-like, whose inner structure is missing, is not a find. A find whose masks agree less
+than CONFIRM_BELOW must also look like what was printed: `likeness` is how much the photo inside
+its quad correlates with the pattern's picture, which the model carries (see likeness); under
+LIKENESS, it is not a find. `likeness` is null when there is no picture (--no-likeness), or when
+the quad runs out of the photo, where it outlines only the part in view.
 `quad` is the four-cornered polygon that best explains the component, clockwise, in photo pixels:
 fitted to its outline, then moved until it holds as much probability above QUAD_LEVEL, and as
 little below, as it can (a pattern running out of frame has corners outside the photo). A
@@ -49,6 +53,10 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MIN_AREA = 0.005  # share of the photo below which a component is noise, not a pattern
 PRESENT = 0.5  # `present` at or above this means "the pattern is in the photo"
 AGREEMENT = 0.5  # a find's other masks cover at least this share of what they cover on a true find
+# Four chessboard models: the false finds on a fence and a reflection (agreement 0.54-0.72) had
+# likeness 0.06-0.13; the 12 true finds with agreement under 0.8, all blurred, 0.25 and more.
+CONFIRM_BELOW = 0.8
+LIKENESS = 0.15
 SPREAD = 0.2  # masks covering less of a true find (a centre dot, say) may be out of frame: not checked
 ZOOM_MARGIN = 0.25  # a second look at a find frames it with this share of its extent on each side
 ZOOM_MAX = 0.5  # ... unless that window would cover more than this share of the photo anyway
@@ -259,6 +267,55 @@ def fit_quad(component):
     return clockwise_from_top_left(fine)
 
 
+def _ncc(a, b):
+    a, b = a - a.mean(), b - b.mean()
+    norm = np.sqrt(float((a * a).sum()) * float((b * b).sum()))
+    return float((a * b).sum()) / norm if norm > 1e-6 else 0.0
+
+
+def likeness(gray, quad, picture, shift=0.03, scales=(0.97, 1.0, 1.03)):
+    """How much the photo inside `quad` looks like the pattern's picture, -1..1.
+
+    The photo is warped onto the picture and correlated with it (normalized cross-correlation),
+    for each of the four ways the quad's corners can map onto the picture's, and for shifts of
+    `shift` of its size and the given scalings, since a quad is a few percent off; the best wins.
+
+    Args:
+        gray: float32 H x W, the photo in gray.
+        quad: 4 x 2 corners in photo pixels, clockwise.
+        picture: uint8 2D array, the pattern where mask 0 covers it (patterns.pattern_picture).
+
+    Returns:
+        float, or None when the quad runs out of the photo or the picture is flat.
+    """
+    quad = np.asarray(quad, np.float32)
+    h, w = gray.shape
+    margin = 0.01 * max(h, w)
+    if (quad < margin).any() or (quad[:, 0] > w - 1 - margin).any() or (quad[:, 1] > h - 1 - margin).any():
+        return None
+    picture = np.asarray(picture, np.float32)
+    if picture.std() < 1:
+        return None
+    # Warping samples the photo; shrink it first so the quad is about twice the picture's size.
+    scale = min(1.0, 2 * max(picture.shape) / max(np.ptp(quad, axis=0).max(), 1))
+    if scale < 1:
+        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        quad = quad * scale
+    best = -1.0
+    for turns in range(4):
+        target = np.rot90(picture, turns)
+        th, tw = target.shape
+        corners = np.float32([[0, 0], [tw, 0], [tw, th], [0, th]]) - [tw / 2, th / 2]
+        for dx in (-shift, 0, shift):
+            for dy in (-shift, 0, shift):
+                for s in scales:
+                    dst = np.float32(corners * s + [tw / 2 + dx * tw, th / 2 + dy * th])
+                    warped = cv2.warpPerspective(gray, cv2.getPerspectiveTransform(quad, dst), (tw, th),
+                                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                    best = max(best, _ncc(warped, target))
+    return round(best, 4)
+
+
 def quad_coverage(quad, shape):
     """uint8 H x W raster of a quad, 255 inside, anti-aliased at its edges (corners in pixel-edge coordinates)."""
     raster = np.zeros(shape, np.uint8)
@@ -323,26 +380,32 @@ def _segment_distance(points, a, b):
     return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
 
 
-def describe_pattern(probs, thresholds, coverage=None):
-    """present, agreement, bbox and quad of the full pattern (see the module docstring).
+def describe_pattern(probs, thresholds, coverage=None, gray=None, picture=None):
+    """present, agreement, likeness, bbox and quad of the full pattern (see the module docstring).
 
     Args:
         probs: float array H x W x K, the masks' probabilities (0..1); channel 0 is the full pattern.
         thresholds: K floats, where each mask's probabilities are cut.
         coverage: K floats or None, each mask's share of a true find (the model's calibration).
+        gray: float32 H x W or None, the photo in gray, to compare a find with `picture`.
+        picture: uint8 2D array or None, the pattern's picture (patterns.pattern_picture).
     """
     component, area = largest_component(probs[..., 0] > thresholds[0])
     if component is None:
-        return {"present": 0.0, "agreement": None, "bbox": None, "quad": None}
+        return {"present": 0.0, "agreement": None, "likeness": None, "bbox": None, "quad": None}
     present = float(probs[..., 0][component].mean()) * min(1.0, area / (MIN_AREA * component.size))
     shares = [float((probs[..., k][component] > thresholds[k]).mean()) / expected
               for k, expected in enumerate(coverage or []) if k and expected >= SPREAD]
     agreement = round(min(1.0, *shares), 4) if shares else None
+    lost = {"present": round(present, 4), "agreement": agreement, "likeness": None, "bbox": None, "quad": None}
     if present < PRESENT or (agreement is not None and agreement < AGREEMENT):
-        return {"present": round(present, 4), "agreement": agreement, "bbox": None, "quad": None}
-    x, y, w, h = cv2.boundingRect(component.astype(np.uint8))
+        return lost
     quad = refine_quad(probs[..., 0], fit_quad(component))
-    return {"present": round(present, 4), "agreement": agreement, "bbox": [x, y, w, h],
+    similar = likeness(gray, quad, picture) if gray is not None and picture is not None else None
+    if similar is not None and similar < LIKENESS and agreement is not None and agreement < CONFIRM_BELOW:
+        return {**lost, "likeness": similar}
+    x, y, w, h = cv2.boundingRect(component.astype(np.uint8))
+    return {"present": round(present, 4), "agreement": agreement, "likeness": similar, "bbox": [x, y, w, h],
             "quad": np.round(quad, 1).tolist()}
 
 
@@ -377,7 +440,7 @@ def unique_stem(path, used):
     return candidate
 
 
-def write_outputs(out, stem, rgb, seen, probs, names, thresholds, coverage=None, snap=True):
+def write_outputs(out, stem, rgb, seen, probs, names, thresholds, coverage=None, snap=True, picture=None):
     """Write one photo's files from its photo-size probabilities.
 
     Returns:
@@ -386,7 +449,8 @@ def write_outputs(out, stem, rgb, seen, probs, names, thresholds, coverage=None,
     h, w = rgb.shape[:2]
     entry = {"input": os.path.join(out, f"{stem}_in.jpg"), "masks": [], "size": [w, h]}
     cv2.imwrite(entry["input"], cv2.cvtColor(seen.astype(np.uint8), cv2.COLOR_RGB2BGR))
-    entry.update(describe_pattern(probs, thresholds, coverage))
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) if picture is not None else None
+    entry.update(describe_pattern(probs, thresholds, coverage, gray, picture))
     if snap and entry["quad"] is not None:
         component, _ = largest_component(probs[..., 0] > thresholds[0])
         probs = probs.copy()
@@ -448,8 +512,20 @@ def load_segmenter(path, image_size=None, batch_size=8, flip=True):
     return predict, {**info, "input_size": size}
 
 
+def pattern_picture_for(info, pattern=None):
+    """The picture to check finds against: the `pattern` folder's if given, else the model's, else None."""
+    if pattern is None:
+        return np.asarray(info["picture"], np.uint8) if info.get("picture") else None
+    from segmenty.patterns import load_pattern_json, pattern_picture
+    names = [os.path.splitext(n)[0] for n in load_pattern_json(pattern)["masks"]]
+    if names != list(info["mask_names"]):
+        raise UserError(f"Invalid value for --pattern. Received: {pattern}/ with masks {names}. "
+                        f"Expected the model's masks {info['mask_names']}.")
+    return pattern_picture(pattern)
+
+
 def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, image_size=None, on_result=None,
-            zoom=True, flip=True, snap=True):
+            zoom=True, flip=True, snap=True, pattern=None, check_likeness=True):
     """Run a model on photos and write masks, overlays and results.json (see the module docstring).
 
     Args:
@@ -466,6 +542,8 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
             Defaults to True.
         flip: bool, average each view with the mirror image's (see load_segmenter). Defaults to True.
         snap: bool, redraw a found pattern's full-pattern mask as its quad (see snapped). Defaults to True.
+        pattern: str or None, a pattern folder whose picture replaces the model's (see likeness).
+        check_likeness: bool, check doubtful finds against the pattern's picture. Defaults to True.
 
     Returns:
         dict, the content of results.json, plus "seconds" (excluding the model load).
@@ -477,6 +555,7 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
     thresholds = model_thresholds(info, threshold)
     # The agreement check only holds at the thresholds the coverage was measured with.
     coverage = info.get("coverage") if threshold is None else None
+    picture = pattern_picture_for(info, pattern) if check_likeness else None
     os.makedirs(out, exist_ok=True)
     results = {"model": model_path, "mask_names": names, "image_size": size, "thresholds": thresholds, "images": []}
     used = set()
@@ -494,7 +573,7 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
         if window:
             closer = zoomed(full, window, probs_window)
             full, window = (closer, window) if confirmed(full, closer, thresholds[0]) else (full, None)
-        entry, full = write_outputs(out, stem, rgb, seen, full, names, thresholds, coverage, snap)
+        entry, full = write_outputs(out, stem, rgb, seen, full, names, thresholds, coverage, snap, picture)
         return {"source": path, **entry, "zoom": window and list(window)}, full
 
     started = time.monotonic()
@@ -527,7 +606,7 @@ def segment(model_path, inputs, out, limit=10, threshold=None, batch_size=8, ima
 
 
 def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None, batch_size=8, image_size=None,
-                   zoom=True, flip=True, snap=True):
+                   zoom=True, flip=True, snap=True, pattern=None, check_likeness=True):
     """segment(), then, with `truth`, score the masks, print the table and write OUT/metrics.json.
 
     Returns:
@@ -543,7 +622,8 @@ def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None
             raise UserError(f"none of the {len(paths)} photos has an entry in --truth {truth} "
                             "(quad files match by file name, sample indexes by path)")
     results = segment(model_path, inputs, out, limit, threshold, batch_size, image_size,
-                      on_result=evaluator.add if evaluator else None, zoom=zoom, flip=flip, snap=snap)
+                      on_result=evaluator.add if evaluator else None, zoom=zoom, flip=flip, snap=snap,
+                      pattern=pattern, check_likeness=check_likeness)
     done = [e for e in results["images"] if "error" not in e]
     print(f"wrote {len(done)} photos to {out}/ ({len(done) / max(results['seconds'], 1e-9):.1f} photos/s); "
           f"look at {out}/*_overlay.jpg", file=sys.stderr)

@@ -2,8 +2,9 @@
 
 A saved model is a plain `.keras` file (it loads with keras.models.load_model once
 `segmenty` is imported, which registers the loss and metrics) with one extra entry,
-`segmenty.json`: {"preset", "image_size", "mask_names", "epochs", "config"}. test_segmenter.py
-and resumed training read it, so they need no flags.
+`segmenty.json`: {"preset", "image_size", "mask_names", "epochs", "config"}, plus, once trained,
+"thresholds" and "coverage" (calibrated on held-out samples) and "picture" (the pattern, see
+patterns.pattern_picture). test_segmenter.py and resumed training read it, so they need no flags.
 """
 
 import json

@@ -247,6 +247,8 @@ def make_patterns(out="pattern", preset="segmenty", cols=10, rows=7, from_image=
     return load_pattern_json(out)
 
 
+# The picture a model keeps of its pattern: 6 px per square of a 10 x 7 chessboard.
+PICTURE_SIDE = 60
 PATTERN_HINT = "(run make_patterns.py, or make one by hand as the README shows)"
 
 
@@ -289,3 +291,20 @@ def load_pattern(folder):
         masks.append(m)
     names = [os.path.splitext(n)[0] for n in meta["masks"]]
     return full, masks, names
+
+
+def pattern_picture(folder, long_side=PICTURE_SIDE):
+    """The printed pattern where mask 0 covers it, in gray, `long_side` px on its longer side.
+
+    A model stores it, so test_segmenter.py can check a doubtful find against what was printed.
+
+    Returns:
+        uint8 2D array, or None when mask 0 is empty.
+    """
+    full, masks, _ = load_pattern(folder)
+    x, y, w, h = cv2.boundingRect((masks[0] > 127).astype(np.uint8))
+    if not w or not h:
+        return None
+    gray = cv2.cvtColor(full[y:y + h, x:x + w], cv2.COLOR_BGR2GRAY)
+    scale = long_side / max(w, h)
+    return cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)

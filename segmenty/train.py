@@ -286,6 +286,17 @@ def mask_names_for(train_index_entries, pattern_folder, n_masks):
     return [os.path.splitext(os.path.basename(y))[0].split("_", 3)[-1] for y in first]
 
 
+def picture_for(pattern_folder, names):
+    """The pattern's picture (patterns.pattern_picture) when the folder's masks are `names`, else None."""
+    from segmenty.patterns import load_pattern_json, pattern_picture
+    try:
+        if [os.path.splitext(n)[0] for n in load_pattern_json(pattern_folder)["masks"]] != list(names):
+            return None
+        return pattern_picture(pattern_folder)
+    except UserError:
+        return None
+
+
 def compile_model(model, learning_rate=1e-3):
     # On a CPU, TensorFlow without XLA runs oneDNN kernels: lite trains at 77 img/s on this
     # 2-core machine, against 27 with XLA. On a GPU, XLA helps.
@@ -372,6 +383,11 @@ def train(train_index="training.json", validation_index="validation.json", prese
             if asked is not None and asked != actual:
                 print(f"warning: {flag} {asked} ignored: the model being resumed is {flag[2:]} {actual}",
                       file=sys.stderr)
+
+    if "picture" not in info:  # test_segmenter.py checks doubtful finds against it
+        picture = picture_for(pattern, info["mask_names"])
+        if picture is not None:
+            info["picture"] = picture.tolist()
 
     size = info["image_size"]
     start_epoch = info["epochs"]

@@ -51,10 +51,11 @@ def test_outputs_at_the_photos_resolution_and_schema(full_model, tmp_path):
     assert on_disk["thresholds"] == [0.5] * 4  # a model without calibrated thresholds
     assert on_disk["mask_names"] == NAMES
     e = on_disk["images"][0]
-    assert set(e) == {"source", "input", "masks", "overlay", "size", "present", "agreement", "area", "bbox", "quad",
-                      "zoom"}
+    assert set(e) == {"source", "input", "masks", "overlay", "size", "present", "agreement", "likeness", "area",
+                      "bbox", "quad", "zoom"}
     assert e["zoom"] is None  # the find fills the photo: nothing to look at again
     assert e["agreement"] is None  # a model without calibrated coverage: nothing to check
+    assert e["likeness"] is None  # nor a picture of its pattern
     assert e["present"] == pytest.approx(1.0) and e["area"] == [1.0, 0.0, 0.0, 0.0]
     assert e["bbox"] == [0, 0, 80, 48]
     # The find fills the photo, so the quad covers it all, its corners on or just past the edges.
@@ -339,3 +340,70 @@ def test_with_policy_runs_a_bf16_model_in_float32_with_its_weights():
     np.testing.assert_array_equal(np.asarray(again(x), np.float32), np.asarray(trained(x), np.float32))
     assert np.abs(np.asarray(plain(x)) - np.asarray(trained(x), np.float32)).mean() < 0.02
     assert models.with_policy(plain, info, "float32") is plain  # nothing to change: no rebuild
+
+
+# ---------------------------------------------------------------- likeness
+
+def chessboard_picture(tmp_path):
+    from segmenty.patterns import make_patterns, pattern_picture
+    make_patterns(str(tmp_path / "chess"), preset="chessboard", cols=10, rows=7)
+    return pattern_picture(str(tmp_path / "chess"))
+
+
+def photo_with(picture, quad, size=(480, 360), seed=0):
+    """A noisy gray photo with `picture` warped into `quad` (clockwise from the picture's top left)."""
+    h, w = picture.shape
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    photo = cv2.warpPerspective(picture.astype(np.float32), cv2.getPerspectiveTransform(src, np.float32(quad)),
+                                size, borderValue=128)
+    return photo + np.random.default_rng(seed).normal(0, 10, photo.shape[:2]).astype(np.float32)
+
+
+def test_pattern_picture_is_what_mask_0_covers(tmp_path):
+    picture = chessboard_picture(tmp_path)
+    assert picture.shape == (42, 60)  # 10 x 7 squares of 6 px, without the paper margin
+    assert picture[3, 3] < 60 and picture[3, 9] > 200 and picture[9, 3] > 200 and picture[9, 9] < 60
+
+
+def test_likeness_tells_the_pattern_from_stripes_and_skips_what_it_cant_judge(tmp_path):
+    picture = chessboard_picture(tmp_path)
+    quad = [[120, 80], [380, 100], [360, 280], [100, 260]]
+    assert infer.likeness(photo_with(picture, quad), quad, picture) > 0.8
+    # The same board upside down and seen from its other corner: any of the four corner mappings.
+    turned = np.rot90(picture, 2)
+    assert infer.likeness(photo_with(turned, quad), quad, picture) > 0.8
+    assert infer.likeness(photo_with(picture, quad), quad[1:] + quad[:1], picture) > 0.8
+    fence = np.tile(np.repeat([60.0, 200.0], 13), 20)[:480][None].repeat(360, 0).astype(np.float32)
+    assert infer.likeness(fence, quad, picture) < infer.LIKENESS
+    out_of_frame = [[-40, 80], [380, 100], [360, 280], [-60, 260]]
+    assert infer.likeness(photo_with(picture, quad), out_of_frame, picture) is None
+    assert infer.likeness(photo_with(picture, quad), quad, np.full_like(picture, 200)) is None
+
+
+def test_a_doubtful_find_must_look_like_the_pattern(tmp_path):
+    picture = chessboard_picture(tmp_path)
+    probs = np.zeros((360, 480, 2), np.float32)
+    probs[100:260, 120:360, 0] = 0.9
+    probs[100:260, 120:300, 1] = 0.9  # the inner mask covers 3/4 of the find
+    quad = [[120, 100], [360, 100], [360, 260], [120, 260]]
+    board, fence = photo_with(picture, quad), np.tile(np.repeat([60.0, 200.0], 13), 20)[:480][None].repeat(360, 0)
+    doubtful, sure = [1.0, 1.0], [1.0, 0.75]  # agreement 0.75 (< CONFIRM_BELOW), then 1.0
+    d = infer.describe_pattern(probs, [0.5, 0.5], doubtful, board.astype(np.float32), picture)
+    assert d["quad"] is not None and d["likeness"] > 0.8
+    d = infer.describe_pattern(probs, [0.5, 0.5], doubtful, fence.astype(np.float32), picture)
+    assert d["quad"] is None and d["likeness"] < infer.LIKENESS
+    d = infer.describe_pattern(probs, [0.5, 0.5], sure, fence.astype(np.float32), picture)
+    assert d["quad"] is not None and d["agreement"] == 1.0  # the masks agree: no check needed
+    d = infer.describe_pattern(probs, [0.5, 0.5], doubtful)  # no picture: the masks decide
+    assert d["quad"] is not None and d["likeness"] is None
+
+
+def test_pattern_folder_must_match_the_models_masks(tmp_path):
+    from segmenty.cli import UserError
+    picture = chessboard_picture(tmp_path)
+    info = {"mask_names": NAMES, "picture": picture.tolist()}
+    assert np.array_equal(infer.pattern_picture_for(info), picture)
+    assert np.array_equal(infer.pattern_picture_for(info, str(tmp_path / "chess")), picture)
+    assert infer.pattern_picture_for({"mask_names": NAMES}) is None
+    with pytest.raises(UserError, match=r"--pattern.*\['a', 'b'\]"):
+        infer.pattern_picture_for({"mask_names": ["a", "b"]}, str(tmp_path / "chess"))

@@ -62,6 +62,9 @@ def test_one_epoch_writes_everything(ws, tmp_path):
     assert info["preset"] == "tiny"
     assert len(info["thresholds"]) == 4 and all(0.2 <= t <= 0.95 for t in info["thresholds"])
     assert len(info["coverage"]) in (0, 4) and all(0 <= c <= 1 for c in info["coverage"])
+    # The pattern's picture travels with the model, for test_segmenter's likeness check.
+    from segmenty.patterns import pattern_picture
+    assert np.array_equal(np.asarray(info["picture"], np.uint8), pattern_picture(f"{ws}/pattern"))
     assert not (tmp_path / "save.keras.backup").exists()
 
 
