@@ -37,7 +37,7 @@ def main(argv=None):
     p.add_argument("--pattern", metavar="DIR", default=None,
                    help="check doubtful finds against this pattern folder's picture (default: the model's own)")
     p.add_argument("--no-likeness", dest="likeness", action="store_false",
-                   help="don't check doubtful finds against the pattern's picture")
+                   help="don't check doubtful finds against the pattern's picture (default: check them)")
     p.add_argument("--device", default=DEVICE, choices=["cpu", "auto"], help="cpu, or auto to use a GPU if there is one")
     args = p.parse_args(argv)
     if args.device == "cpu":
