@@ -291,7 +291,7 @@ def likeness(gray, quad, picture, shift=0.03, scales=(0.97, 1.0, 1.03)):
     quad = np.asarray(quad, np.float32)
     h, w = gray.shape
     margin = 0.01 * max(h, w)
-    if (quad < margin).any() or (quad[:, 0] > w - 1 - margin).any() or (quad[:, 1] > h - 1 - margin).any():
+    if not ((quad >= margin).all() and (quad <= [w - 1 - margin, h - 1 - margin]).all()):
         return None
     picture = np.asarray(picture, np.float32)
     if picture.std() < 1:
@@ -516,8 +516,8 @@ def pattern_picture_for(info, pattern=None):
     """The picture to check finds against: the `pattern` folder's if given, else the model's, else None."""
     if pattern is None:
         return np.asarray(info["picture"], np.uint8) if info.get("picture") else None
-    from segmenty.patterns import load_pattern_json, pattern_picture
-    names = [os.path.splitext(n)[0] for n in load_pattern_json(pattern)["masks"]]
+    from segmenty.patterns import mask_names, pattern_picture
+    names = mask_names(pattern)
     if names != list(info["mask_names"]):
         raise UserError(f"Invalid value for --pattern. Received: {pattern}/ with masks {names}. "
                         f"Expected the model's masks {info['mask_names']}.")

@@ -268,6 +268,11 @@ def load_pattern_json(folder):
     return meta
 
 
+def mask_names(folder, meta=None):
+    """The mask names of a pattern folder, in channel order (pattern.json's list, without .png)."""
+    return [os.path.splitext(n)[0] for n in (meta or load_pattern_json(folder))["masks"]]
+
+
 def load_pattern(folder):
     """Read a pattern folder.
 
@@ -289,8 +294,7 @@ def load_pattern(folder):
             raise UserError(f"mask {path} is {m.shape[1]}x{m.shape[0]}, but {meta['full']} is "
                             f"{full.shape[1]}x{full.shape[0]}: every image of a pattern must have the same size")
         masks.append(m)
-    names = [os.path.splitext(n)[0] for n in meta["masks"]]
-    return full, masks, names
+    return full, masks, mask_names(folder, meta)
 
 
 def pattern_picture(folder, long_side=PICTURE_SIDE):

@@ -276,8 +276,8 @@ class EpochCounter(keras.callbacks.ProgbarLogger):
 def mask_names_for(train_index_entries, pattern_folder, n_masks):
     """Mask names from the pattern folder when it matches the index, else from the files' suffixes."""
     try:
-        from segmenty.patterns import load_pattern_json
-        names = [os.path.splitext(n)[0] for n in load_pattern_json(pattern_folder)["masks"]]
+        from segmenty.patterns import mask_names
+        names = mask_names(pattern_folder)
         if len(names) == n_masks:
             return names
     except UserError:
@@ -288,9 +288,9 @@ def mask_names_for(train_index_entries, pattern_folder, n_masks):
 
 def picture_for(pattern_folder, names):
     """The pattern's picture (patterns.pattern_picture) when the folder's masks are `names`, else None."""
-    from segmenty.patterns import load_pattern_json, pattern_picture
+    from segmenty.patterns import mask_names, pattern_picture
     try:
-        if [os.path.splitext(n)[0] for n in load_pattern_json(pattern_folder)["masks"]] != list(names):
+        if mask_names(pattern_folder) != list(names):
             return None
         return pattern_picture(pattern_folder)
     except UserError:
