@@ -115,6 +115,7 @@ class StopControl(keras.callbacks.Callback):
         super().__init__()
         self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
         self.reason = None
+        self.cut = None  # (batches run, batches planned) of an epoch stopped before its end
 
     def install(self):
         self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -137,6 +138,14 @@ class StopControl(keras.callbacks.Callback):
             self.reason = "time limit"
         if self.reason is not None:
             self.model.stop_training = True
+            steps = self.params.get("steps") if self.params else None
+            if self.cut is None and steps and batch + 1 < steps:
+                self.cut = (batch + 1, steps)
+
+    def describe(self):
+        """Why training ended, and where: Keras's bar shows a cut epoch as complete."""
+        why = self.reason or "done"
+        return why if self.cut is None else f"{why}; the last one stopped after {self.cut[0]} of {self.cut[1]} batches"
 
 
 class CosineSchedule(keras.callbacks.Callback):
@@ -448,7 +457,6 @@ def train(train_index="training.json", validation_index="validation.json", prese
     final = saver.current_info()
     models.save(net, output, final)
     shutil.rmtree(backup_dir, ignore_errors=True)
-    why = stop.reason or "done"
-    print(f"saved {output} after {saver.epochs_done} epochs ({why}); "
+    print(f"saved {output} after {saver.epochs_done} epochs ({stop.describe()}); "
           f"to continue from it: --model {output}", file=sys.stderr)
     return final

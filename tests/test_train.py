@@ -197,6 +197,14 @@ def test_on_the_fly(ws, tmp_path):
     assert not np.array_equal(a[1][0], b[1][0])  # a new epoch draws new samples
 
 
+def test_time_limit_mid_epoch_says_where_it_stopped(ws, tmp_path, capsys):
+    # 6 ms: the first batch (compiling included) outlasts it, so epoch 1 stops after 1 of its 10.
+    info = train(**run_args(ws, tmp_path, time_limit=1e-4, steps_per_epoch=10))
+    err = capsys.readouterr().err
+    assert "after 1 epochs (time limit; the last one stopped after 1 of 10 batches)" in err
+    assert info["epochs"] == 1 and models.read_info(str(tmp_path / "save.keras"))["epochs"] == 1
+
+
 def cli(ws, tmp_path, *extra):
     return [sys.executable, f"{ROOT}/train_segmenter.py", "--preset", "tiny", "--batch-size", "10",
             "--train", f"{ws}/training.json", "--validation", f"{ws}/validation.json", "--model",
