@@ -41,7 +41,7 @@ def shapes_at(net, size, batch_size):
     """{layer name: (input shapes, output shape)} of the functional model at size x size."""
     import keras
     import numpy as np
-    inner = [layer for layer in net.layers[1:]]
+    inner = net.layers[1:]
     probe = keras.Model(net.input, [layer.output for layer in inner])
     outs = probe.predict_on_batch(np.zeros((1, size, size, 3), np.float32))
     out_shape = {net.layers[0].name: (batch_size, size, size, 3)}
