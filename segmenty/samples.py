@@ -18,9 +18,12 @@ Rewriting safely while training reads (freshen_samples.py):
 - A new round never reuses a name: its numbers continue after the highest number in OUT.
   So an image and its masks always come from the same sample, whichever index a reader holds.
 - The index is written last, atomically: a reader sees the old round or the new one, whole.
-- Files that no index lists any more are deleted at the start of a later round, once they
+- Files that no index lists any more are deleted at the end of a later round, once they
   are older than the grace period (--grace, 300 s). A reader still holding an older index
   after that finds a missing file, never a wrong one; dataset.py then re-reads the index.
+  At the end, not the start: on ext4 without a journal, each file created within a minute
+  or so of many deletions scans past the deleted inodes (seconds of kernel time per round);
+  the freshener's wait between rounds lets them age.
 """
 
 import glob
@@ -31,7 +34,6 @@ import re
 import signal
 import sys
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -77,8 +79,10 @@ def load_backgrounds(folder, size):
     """
     paths = background_paths(folder)
     images, kept, bad = [], [], []
-    for path in paths:
-        img = read_background(path, size)
+    # Decoding releases the GIL: threads cut the start-up that no number of workers shortens.
+    with ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:  # 4: few full-size photos in memory at once
+        decoded = list(pool.map(lambda path: read_background(path, size), paths))
+    for path, img in zip(paths, decoded):
         if img is None:
             bad.append(path)
         else:
@@ -225,35 +229,16 @@ def _make_one(i):
     return entry, encode_sample(image, masks), first + i
 
 
-def _write_batch(batch):
-    for number, encoded in batch:
-        write_sample(_job["out"], number, encoded, _job["ctx"].mask_names)
-
-
-def _made(indices, batch=8):
+def _made(indices):
     """Make samples `indices` in order, yielding each one's index entry once its files exist.
 
-    Files are written on a thread, `batch` samples at a time: creating a file mostly waits on
-    the disk (0.05-0.5 ms each here), and the next samples can be drawn meanwhile. Batches keep
-    the hand-overs few; in a VM each one can cost a sleeping CPU's wake-up. At most two batches wait.
+    Files are written in-line, not on a helper thread: one worker uses one core, so `--workers N`
+    scales with N and a freshener with `--workers 1` leaves the other cores to training.
     """
-    with ThreadPoolExecutor(1) as writer:  # leaving it, by return or by close(), waits for the writes
-        pending, entries, files = deque(), [], []
-        for i in indices:
-            entry, encoded, number = _make_one(i)
-            entries.append(entry)
-            files.append((number, encoded))
-            if len(files) == batch:
-                pending.append((entries, writer.submit(_write_batch, files)))
-                entries, files = [], []
-                while pending and (len(pending) > 2 or pending[0][1].done()):
-                    done, written = pending.popleft()
-                    written.result()
-                    yield from done
-        pending.append((entries, writer.submit(_write_batch, files)))
-        for done, written in pending:
-            written.result()
-            yield from done
+    for i in indices:
+        entry, encoded, number = _make_one(i)
+        write_sample(_job["out"], number, encoded, _job["ctx"].mask_names)
+        yield entry
 
 
 def _make_chunk(indices):
@@ -322,7 +307,6 @@ def generate_round(ctx, out, count, seed, workers=1, keep_previous_on_interrupt=
         with StopRequest() as stop:
             return generate_round(ctx, out, count, seed, workers, keep_previous_on_interrupt, progress, grace, stop)
     os.makedirs(out, exist_ok=True)
-    remove_stale(out, grace)
     first = next_number(out)
     _job.update(ctx=ctx, out=out, seed=seed, first=first)
     bar = Progress(count, out) if progress else None
@@ -332,16 +316,15 @@ def generate_round(ctx, out, count, seed, workers=1, keep_previous_on_interrupt=
     cv2.setNumThreads(1)
     try:
         if workers <= 1:
-            made = _made(range(count))
-            for entry in made:
+            for entry in _made(range(count)):
                 entries.append(entry)
                 bar and bar.update(len(entries))
                 if stop.requested:
                     break
-            made.close()  # waits for the writes under way; their samples stay out of the index
         else:
             with multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
-                step = max(1, min(16, count // (workers * 8)))
+                # Chunks of up to 64: each hand-back costs the parent ~1 ms of CPU that the workers need.
+                step = max(1, min(64, count // (workers * 8)))
                 chunks = [range(i, min(count, i + step)) for i in range(0, count, step)]
                 results = pool.imap_unordered(_make_chunk, chunks)
                 while len(entries) < count and not stop.requested:
@@ -360,6 +343,7 @@ def generate_round(ctx, out, count, seed, workers=1, keep_previous_on_interrupt=
             write_index(out, entries)
         raise KeyboardInterrupt
     write_index(out, entries)
+    remove_stale(out, grace)
     return entries
 
 

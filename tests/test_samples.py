@@ -123,6 +123,18 @@ def test_regenerating_never_reuses_names_and_cleans_up_later(ws, tmp_path):
     assert not os.path.exists(first[0]["x"]) and os.path.exists(second[0]["x"])
 
 
+def test_a_round_deletes_stale_files_after_switching_the_index(ws, tmp_path):
+    # After, not before: on ext4 without a journal, files created right after many deletions are slow.
+    out = str(tmp_path / "s")
+    ctx = samples.make_context(f"{ws}/background", f"{ws}/pattern", size=32)
+    first = samples.generate_round(ctx, out, 3, seed=1, progress=False, grace=0)
+    time.sleep(0.05)
+    second = samples.generate_round(ctx, out, 3, seed=2, progress=False, grace=0)
+    assert samples.read_index(out + ".json") == second
+    assert not any(os.path.exists(e["x"]) for e in first)
+    assert sorted(os.listdir(out)) == sorted(os.path.basename(p) for e in second for p in [e["x"], *e["y"]])
+
+
 def test_sigint_leaves_a_valid_index(ws, tmp_path):
     out = tmp_path / "big"
     proc = subprocess.Popen([sys.executable, f"{ROOT}/make_samples.py", str(out), "100000", "--size", "64",
