@@ -241,6 +241,19 @@ def _made(indices):
         yield entry
 
 
+def _chunks(count, workers):
+    """Ranges of sample indices for the workers: up to 64 at a time, fewer towards the end.
+
+    Each chunk handed back costs the parent ~1 ms of CPU that the workers need, so chunks are
+    large; shrinking them as the round nears its end keeps the workers finishing together.
+    """
+    start = 0
+    while start < count:
+        step = max(1, min(64, (count - start) // (4 * workers)))
+        yield range(start, start + step)
+        start += step
+
+
 def _make_chunk(indices):
     return list(_made(indices))
 
@@ -323,10 +336,7 @@ def generate_round(ctx, out, count, seed, workers=1, keep_previous_on_interrupt=
                     break
         else:
             with multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
-                # Chunks of up to 64: each hand-back costs the parent ~1 ms of CPU that the workers need.
-                step = max(1, min(64, count // (workers * 8)))
-                chunks = [range(i, min(count, i + step)) for i in range(0, count, step)]
-                results = pool.imap_unordered(_make_chunk, chunks)
+                results = pool.imap_unordered(_make_chunk, _chunks(count, workers))
                 while len(entries) < count and not stop.requested:
                     try:
                         entries += results.next(timeout=0.2)
