@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Sample generation figures: samples/s with 1 and 2 workers, time per step, peak memory.
 
-    python bench/bench_samples.py [--backgrounds ../shared/data/backgrounds/bsds-train] [--count 2000] [--tmp DIR]
+    python bench/bench_samples.py [--backgrounds ../shared/data/backgrounds/bsds-train] [--count 2000] [--repeats 3] [--tmp DIR]
 
-Samples are written under --tmp (default: the system's temp folder). Creating files costs
-a lot of kernel time on some disks; `--tmp /dev/shm` (RAM) separates that from the generator's own cost.
+Samples are written under --tmp (default: the system's temp folder) and deleted at the end.
+Creating files costs a lot of kernel time on some disks; `--tmp /dev/shm` (RAM) separates that
+from the generator's own cost. On ext4 without a journal, files created within minutes of
+deleting many others cost far more (the kernel scans past the recently deleted inodes): wait a
+few minutes between runs of this bench.
 
 It prints figures; it asserts nothing about time.
 """
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -32,9 +36,10 @@ def stolen_seconds():
 
 
 def run(cmd, cwd):
+    """(wall seconds, stdout) of a command."""
     t0 = time.monotonic()
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
-    return time.monotonic() - t0
+    done = subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
+    return time.monotonic() - t0, done.stdout
 
 
 def main():
@@ -43,6 +48,7 @@ def main():
     p.add_argument("--count", type=int, default=2000)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--recipe", default="segmenty")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each worker count, alternating")
     p.add_argument("--tmp", default=None, help="folder to write samples under (default: the system temp folder)")
     args = p.parse_args()
     import numpy as np
@@ -77,23 +83,47 @@ def main():
         print(f"per step, one thread, {n} samples ({1000 * total / n:.2f} ms/sample):")
         for step, sec in timer.seconds.items():
             print(f"  {step:16s} {1000 * sec / n:6.3f} ms  {100 * sec / total:5.1f}%")
-        print("  (make_samples.py writes files on a thread while it draws the next sample)")
 
-        # End to end, through the script, as a user runs it.
-        rates = {}
-        for workers in (1, 2):
-            cmd = [py, os.path.join(ROOT, "make_samples.py"), f"out{workers}", str(args.count), "--size", str(args.size),
-                   "--seed", "1", "--workers", str(workers), "--recipe", args.recipe]
-            before, stolen = resource.getrusage(resource.RUSAGE_CHILDREN), stolen_seconds()
-            seconds = run(cmd, work)
-            after, stolen = resource.getrusage(resource.RUSAGE_CHILDREN), stolen_seconds() - stolen
-            rss = after.ru_maxrss
-            rates[workers] = args.count / seconds
-            print(f"make_samples.py --workers {workers}: {rates[workers]:.0f} samples/s "
-                  f"({args.count} samples in {seconds:.1f} s, including start-up; CPU "
-                  f"{after.ru_utime - before.ru_utime:.1f} s user, {after.ru_stime - before.ru_stime:.1f} s kernel; "
-                  f"{stolen:.1f} s stolen by the hypervisor)")
-        print(f"speed-up with 2 workers: {rates[2] / rates[1]:.2f}x")
+        # End to end, through the script, as a user runs it. One worker, then two, `--repeats` times:
+        # this machine's speed drifts within minutes, so each ratio compares neighbouring runs.
+        runs, pairs = {1: [], 2: []}, []
+        for repeat in range(args.repeats):
+            for workers in (1, 2):
+                out = f"out{workers}_{repeat}"
+                cmd = [py, os.path.join(ROOT, "make_samples.py"), out, str(args.count), "--size", str(args.size),
+                       "--seed", "1", "--workers", str(workers), "--recipe", args.recipe]
+                before, stolen = resource.getrusage(resource.RUSAGE_CHILDREN), stolen_seconds()
+                seconds, printed = run(cmd, work)
+                after, stolen = resource.getrusage(resource.RUSAGE_CHILDREN), stolen_seconds() - stolen
+                cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                # The script's own rate leaves out its start-up (imports, decoding the backgrounds).
+                rate = float(re.search(r"\(([\d.]+) samples/s", printed).group(1))
+                runs[workers].append((rate, args.count / seconds))
+                print(f"make_samples.py --workers {workers}: {rate:.0f} samples/s once started, "
+                      f"{args.count / seconds:.0f} end to end ({args.count} in {seconds:.1f} s; CPU "
+                      f"{after.ru_utime - before.ru_utime:.1f} s user, {after.ru_stime - before.ru_stime:.1f} s kernel "
+                      f"= {cpu / seconds:.2f} cores busy; {stolen:.1f} s stolen by the hypervisor)", flush=True)
+            # The machine's own ceiling, measured in the same minutes: two separate one-worker runs at once.
+            cmds = [[py, os.path.join(ROOT, "make_samples.py"), f"pair{k}_{repeat}", str(args.count // 2), "--size",
+                     str(args.size), "--seed", str(k), "--workers", "1", "--recipe", args.recipe] for k in (1, 2)]
+            t0 = time.monotonic()
+            for proc in [subprocess.Popen(c, cwd=work, stdout=subprocess.DEVNULL) for c in cmds]:
+                proc.wait()
+            pairs.append(2 * (args.count // 2) / (time.monotonic() - t0))
+            print(f"two separate --workers 1 runs at once: {pairs[-1]:.0f} samples/s end to end", flush=True)
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+        def summary(values):
+            values = sorted(values)
+            return f"median {values[len(values) // 2]:.2f} (range {values[0]:.2f}-{values[-1]:.2f})"
+
+        for k, what in enumerate(("once started", "end to end")):
+            w1, w2 = ([r[k] for r in runs[w]] for w in (1, 2))
+            print(f"{what}: --workers 1 {summary(w1)} samples/s, --workers 2 {summary(w2)} samples/s, "
+                  f"speed-up {summary([b / a for a, b in zip(w1, w2)])}x")
+        w1 = [r[1] for r in runs[1]]
+        print(f"two separate one-worker runs at once (what the machine allows): {summary(pairs)} samples/s, "
+              f"{summary([b / a for a, b in zip(w1, pairs)])}x one worker's end-to-end rate")
         print(f"peak RSS of one process (largest seen): {rss / 1024:.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
