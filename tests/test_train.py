@@ -137,6 +137,35 @@ def test_skip_conv_is_concat_then_conv_in_less_memory(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("size, channels_in, channels_out, activation", [((8, 8), 3, 5, None), ((5, 7), 4, 2, "relu")])
+def test_subpixel_deconv_is_conv2d_transpose(size, channels_in, channels_out, activation):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, *size, channels_in)).astype(np.float32)
+    reference = keras.layers.Conv2DTranspose(channels_out, 3, strides=2, padding="same", activation=activation)
+    subpixel = models.SubPixelConv2DTranspose(channels_out, 3, strides=2, padding="same", activation=activation)
+    reference.build(x.shape)
+    subpixel.build(x.shape)
+    weights = [rng.standard_normal(w.shape).astype(np.float32) for w in reference.get_weights()]
+    reference.set_weights(weights)
+    subpixel.set_weights(weights)  # the same kernel layout: a .keras file of either loads into the other
+    np.testing.assert_allclose(np.asarray(subpixel(x)), np.asarray(reference(x)), atol=1e-5)
+    # The parity split is the only thing that differs: a kernel flipped in one axis must not match.
+    flipped = models.SubPixelConv2DTranspose(channels_out, 3, strides=2, padding="same", activation=activation)
+    flipped.build(x.shape)
+    flipped.set_weights([weights[0][::-1].copy(), weights[1]])
+    assert np.abs(np.asarray(flipped(x)) - np.asarray(reference(x))).max() > 1e-2
+
+
+def test_subpixel_deconv_falls_back_for_other_shapes():
+    x = np.random.default_rng(1).standard_normal((1, 6, 6, 2)).astype(np.float32)
+    reference = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="valid")
+    other = models.SubPixelConv2DTranspose(3, 4, strides=2, padding="valid")
+    reference.build(x.shape)
+    other.build(x.shape)
+    other.set_weights(reference.get_weights())
+    np.testing.assert_allclose(np.asarray(other(x)), np.asarray(reference(x)), atol=1e-5)
+
+
 def test_fully_convolutional():
     model = models.build_model(models.preset_config("tiny"), ["a"])
     assert model.predict(np.zeros((1, 64, 96, 3), np.float32), verbose=0).shape == (1, 64, 96, 1)
