@@ -148,12 +148,12 @@ def test_subpixel_deconv_is_conv2d_transpose(size, channels_in, channels_out, ac
     weights = [rng.standard_normal(w.shape).astype(np.float32) for w in reference.get_weights()]
     reference.set_weights(weights)
     subpixel.set_weights(weights)  # the same kernel layout: a .keras file of either loads into the other
-    np.testing.assert_allclose(np.asarray(subpixel(x)), np.asarray(reference(x)), atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(subpixel(x)), keras.ops.convert_to_numpy(reference(x)), atol=1e-5)
     # The parity split is the only thing that differs: a kernel flipped in one axis must not match.
     flipped = models.SubPixelConv2DTranspose(channels_out, 3, strides=2, padding="same", activation=activation)
     flipped.build(x.shape)
     flipped.set_weights([weights[0][::-1].copy(), weights[1]])
-    assert np.abs(np.asarray(flipped(x)) - np.asarray(reference(x))).max() > 1e-2
+    assert np.abs(keras.ops.convert_to_numpy(flipped(x)) - keras.ops.convert_to_numpy(reference(x))).max() > 1e-2
 
 
 def test_subpixel_deconv_falls_back_for_other_shapes():
@@ -163,7 +163,7 @@ def test_subpixel_deconv_falls_back_for_other_shapes():
     reference.build(x.shape)
     other.build(x.shape)
     other.set_weights(reference.get_weights())
-    np.testing.assert_allclose(np.asarray(other(x)), np.asarray(reference(x)), atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(other(x)), keras.ops.convert_to_numpy(reference(x)), atol=1e-5)
 
 
 def test_fully_convolutional():
