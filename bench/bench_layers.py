@@ -56,6 +56,17 @@ def shapes_at(net, size, batch_size):
     return result
 
 
+def seconds_per_step(step, args, steps):
+    """Seconds per call of `step(*args)` after two warm-up calls (compiling), waiting for the device."""
+    import numpy as np
+    for _ in range(2):
+        float(np.asarray(step(*args)).ravel()[0])
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        float(np.asarray(step(*args)).ravel()[0])  # reading the result waits for the device
+    return (time.perf_counter() - t0) / steps
+
+
 def time_layer(layer, in_shapes, out_shape, steps):
     """Seconds per training step of `layer` alone."""
     import keras
@@ -71,12 +82,7 @@ def time_layer(layer, in_shapes, out_shape, steps):
     x = x if len(x) > 1 else x[0]
     step = model.train_on_batch if layer.trainable_weights else model.predict_on_batch
     args = (x, y) if layer.trainable_weights else (x,)
-    for _ in range(2):  # compile, warm up
-        float(np.asarray(step(*args)).ravel()[0])
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        float(np.asarray(step(*args)).ravel()[0])  # waits for the device
-    return (time.perf_counter() - t0) / steps
+    return seconds_per_step(step, args, steps)
 
 
 def main():
@@ -108,12 +114,7 @@ def main():
     train.compile_model(net)
     x = keras.ops.convert_to_tensor(np.random.default_rng(0).random((args.batch_size, size, size, 3), dtype=np.float32) * 255)
     y = keras.ops.zeros((args.batch_size, size, size, len(names)))
-    for _ in range(2):
-        net.train_on_batch(x, y)
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
-        float(np.asarray(net.train_on_batch(x, y)).ravel()[0])
-    full = (time.perf_counter() - t0) / args.steps
+    full = seconds_per_step(net.train_on_batch, (x, y), args.steps)
 
     print(f"{args.preset} at {size}x{size}, batch {args.batch_size}, {policy}, {keras.config.backend()}: "
           f"layers alone {total * 1e3:.1f} ms a step in all, the full model {full * 1e3:.1f} ms "

@@ -13,19 +13,13 @@ it asserts nothing.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def ms_per_step(model, x, y, steps):
-    import numpy as np
-    for _ in range(2):
-        float(np.asarray(model.train_on_batch(x, y)).ravel()[0])
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        float(np.asarray(model.train_on_batch(x, y)).ravel()[0])  # waits for the device
-    return (time.perf_counter() - t0) / steps * 1e3
+    from bench_layers import seconds_per_step  # bench/ is this script's folder, first on sys.path
+    return seconds_per_step(model.train_on_batch, (x, y), steps) * 1e3
 
 
 def main():

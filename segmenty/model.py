@@ -67,6 +67,25 @@ class SkipConv2D(layers.Layer):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size}
 
 
+def _subpixel_taps():
+    """0/1 table [a, b, phase, ty, tx]: which 3x3 tap (ty, tx) the 2x2 kernel's entry (a, b) holds for
+    output phase 2 * row parity + column parity. Along each axis, an even output pixel 2j takes
+    tap 2 from input j-1 (a = 0) and tap 0 from input j (a = 1); an odd one takes tap 1 from j."""
+    import numpy as np
+    taps = {0: (2, 0), 1: (None, 1)}  # parity -> tap at offset -1, tap at offset 0
+    table = np.zeros((2, 2, 4, 3, 3), "float32")
+    for row in (0, 1):
+        for col in (0, 1):
+            for a, ty in enumerate(taps[row]):
+                for b, tx in enumerate(taps[col]):
+                    if ty is not None and tx is not None:
+                        table[a, b, 2 * row + col, ty, tx] = 1
+    return table
+
+
+_SUBPIXEL_TAPS = _subpixel_taps()
+
+
 @keras.saving.register_keras_serializable(package="segmenty")
 class SubPixelConv2DTranspose(layers.Conv2DTranspose):
     """Conv2DTranspose(filters, 3, strides=2, padding="same"), as one 2x2 convolution into four
@@ -83,20 +102,9 @@ class SubPixelConv2DTranspose(layers.Conv2DTranspose):
                 and self.data_format == "channels_last")
 
     def _subpixel_kernel(self):
-        """The 3x3 kernel (3, 3, out, in) as a 2x2 one (2, 2, in, 4 * out) over input offsets -1 and 0.
-
-        Along each axis an even output pixel 2j takes taps 2 and 0 from inputs j-1 and j, an odd
-        one 2j+1 takes tap 1 from input j (and nothing from j-1).
-        """
-        w = self.kernel
-        zero = ops.zeros_like(w[:1])
-        rows = [ops.concatenate([w[2:3], w[0:1]], 0), ops.concatenate([zero, w[1:2]], 0)]  # even, odd rows
-        phases = []
-        for r in rows:
-            zero_col = ops.zeros_like(r[:, :1])
-            phases += [ops.concatenate([r[:, 2:3], r[:, 0:1]], 1), ops.concatenate([zero_col, r[:, 1:2]], 1)]
-        k = ops.transpose(ops.stack(phases, 2), (0, 1, 4, 2, 3))  # (2, 2, in, phase, out)
-        return ops.reshape(k, (2, 2, w.shape[3], 4 * w.shape[2]))
+        """The 3x3 kernel (3, 3, out, in) as a 2x2 one (2, 2, in, 4 * out) over input offsets -1 and 0."""
+        k = ops.einsum("abpyx,yxoi->abipo", ops.cast(_SUBPIXEL_TAPS, self.kernel.dtype), self.kernel)
+        return ops.reshape(k, (2, 2, self.kernel.shape[3], 4 * self.kernel.shape[2]))
 
     def call(self, inputs):
         if not self._is_3x3_stride_2_same():
