@@ -97,9 +97,9 @@ def main():
 
     import keras
     import numpy as np
-    from segmenty import model as models, train
+    from segmenty import devices, model as models, train
 
-    policy = train.set_precision(args.mixed_precision)
+    policy = devices.set_precision(args.mixed_precision)
     config = models.preset_config(args.preset, args.image_size)
     size, names = config["image_size"], ["mask", "vertical", "horizontal", "middle"]
     net = models.build_model(config, names)

@@ -31,9 +31,9 @@ def child(preset, source, steps, batch_size, work, precision, repeats):
     """Run one configuration; print a JSON line with img/s and peak RSS."""
     import keras
     import numpy as np
-    from segmenty import dataset, model as models, samples, train
+    from segmenty import dataset, devices, model as models, samples, train
 
-    policy = train.set_precision(precision)
+    policy = devices.set_precision(precision)
     config = models.preset_config(preset)
     size = config["image_size"]
     names = ["mask", "vertical", "horizontal", "middle"]
@@ -54,11 +54,11 @@ def child(preset, source, steps, batch_size, work, precision, repeats):
         data = Same()
     elif source == "disk":
         data = dataset.IndexDataset(index, batch_size, size, 4, steps=steps,
-                                    workers=dataset.default_workers(train.gpu_count()), use_multiprocessing=False)
+                                    workers=dataset.default_workers(devices.gpu_count()), use_multiprocessing=False)
     else:
         ctx = samples.make_context(os.path.join(work, "background"), os.path.join(work, "pattern"), size,
                                    recipe="robust")
-        data = dataset.OnTheFlyDataset(ctx, batch_size, steps, workers=dataset.default_workers(train.gpu_count()),
+        data = dataset.OnTheFlyDataset(ctx, batch_size, steps, workers=dataset.default_workers(devices.gpu_count()),
                                        use_multiprocessing=False)
     net = models.build_model(config, names)
     train.compile_model(net)

@@ -34,9 +34,9 @@ def main():
     import keras
     import numpy as np
     from keras import layers, ops
-    from segmenty import model as models, train
+    from segmenty import devices, model as models, train
 
-    policy = train.set_precision(args.mixed_precision)
+    policy = devices.set_precision(args.mixed_precision)
     kinds = {"Conv2DTranspose": layers.Conv2DTranspose, "SubPixelConv2DTranspose": models.SubPixelConv2DTranspose}
     rng = np.random.default_rng(0)
     print(f"{keras.config.backend()}, {policy}, batch {args.batch_size}")

@@ -14,7 +14,8 @@ import re
 import cv2
 import numpy as np
 
-from segmenty.cli import UserError
+from segmenty.errors import InvalidArgument, SegmentyError
+from segmenty.images import replacing
 
 _SNAPSHOT = re.compile(r"^(\d{6})_(\d{6})_(in|out(\d+))\.jpg$")
 FRAME_SECONDS = 0.5
@@ -23,8 +24,7 @@ FRAME_SECONDS = 0.5
 def find_epochs(folder, index):
     """{epoch: [input path, output paths in channel order]} for photo `index`."""
     if not os.path.isdir(folder):
-        raise UserError(f"Invalid value for --snapshots. Received: snapshots={folder!r}. Expected a folder "
-                        "written by train_segmenter.py --wild.")
+        raise InvalidArgument("snapshots", folder, "a folder of training snapshots (train with `wild` photos)")
     found = {}
     for name in os.listdir(folder):
         m = _SNAPSHOT.match(name)
@@ -33,7 +33,7 @@ def find_epochs(folder, index):
             found.setdefault(int(m.group(2)), {})[k] = os.path.join(folder, name)
     epochs = {e: [files[k] for k in sorted(files)] for e, files in sorted(found.items()) if -1 in files}
     if not epochs:
-        raise UserError(f"no snapshots of photo {index} in {folder}/ (expected {index:06d}_EEEEEE_in.jpg files; "
+        raise SegmentyError(f"no snapshots of photo {index} in {folder}/ (expected {index:06d}_EEEEEE_in.jpg files; "
                         "train with a --wild folder of photos)")
     return epochs
 
@@ -64,11 +64,10 @@ def animate(index=0, snapshots="snapshots", out=None, tile=None):
     """
     from PIL import Image
     if index < 0:
-        raise UserError(f"Invalid value for INDEX. Received: INDEX={index}. Expected an integer >= 0.")
+        raise InvalidArgument("index", index, "an integer >= 0")
     epochs = find_epochs(snapshots, index)
     frames = [Image.fromarray(frame(paths, epoch, tile)) for epoch, paths in epochs.items()]
     out = out or f"animation_{index:06d}.gif"
-    tmp = f"{out}.tmp.gif"
-    frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=int(FRAME_SECONDS * 1000), loop=0)
-    os.replace(tmp, out)
+    with replacing(out) as tmp:
+        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=int(FRAME_SECONDS * 1000), loop=0)
     return out, len(frames)

@@ -31,7 +31,8 @@ import numpy as np
 import requests
 from PIL import Image
 
-from segmenty.cli import Fatal, UserError, invalid
+from segmenty.errors import InvalidArgument, SegmentyError, Unavailable
+from segmenty.images import IMAGE_EXTENSIONS, write_bytes
 
 # The original's 21 search terms (SPEC.md).
 DEFAULT_TERMS = [
@@ -45,7 +46,6 @@ DEFAULT_TERMS = [
 API_URLS = {"openverse": "https://api.openverse.org", "wikimedia": "https://commons.wikimedia.org"}
 USER_AGENT = ("segmenty/0.1 (background photos for synthetic training data; "
               "https://github.com/paulfitz/segmenty) python-requests")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 MAX_BYTES = 20 * 1024 * 1024
 MIN_SIDE = 64
@@ -105,14 +105,6 @@ def shrink(img, max_side=MAX_SIDE_KEPT):
     return cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
-def write_atomic(path, data):
-    """Write bytes to path via a temp file in the same folder and os.replace."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def encode_jpeg(img, quality=92):
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
@@ -167,7 +159,7 @@ class Store:
             self.counts[str(r)] += 1
             return False
         rel = self._next_path(group)
-        write_atomic(os.path.join(self.root, rel), encode_jpeg(shrink(img, self.max_side)))
+        write_bytes(os.path.join(self.root, rel), encode_jpeg(shrink(img, self.max_side)))
         entry = {"file": rel, **info, "sha256": digest}
         with open(self.manifest, "a") as f:
             f.write(json.dumps(entry) + "\n")
@@ -239,8 +231,8 @@ class Http:
 
 def _offline_error(url, err):
     host = urlparse(url).hostname or url
-    return Fatal(f"cannot reach {host} ({type(err).__name__}); no network? "
-                 "Make backgrounds offline with --synthetic 200, or import photos with --from-dir DIR")
+    return Unavailable(f"cannot reach {host} ({type(err).__name__}); no network? "
+                 "Make backgrounds offline with `synthetic` 200, or import photos with `from_dir` DIR")
 
 
 # ---------------------------------------------------------------- sources
@@ -354,7 +346,7 @@ def fetch_url_list(store, path, workers, http):
         with open(path) as f:
             urls = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
     except OSError as e:
-        raise invalid("--urls", path, f"a readable text file with one URL per line ({e.strerror})")
+        raise InvalidArgument("urls", path, f"a readable text file with one URL per line ({e.strerror})")
     hosts = {urlparse(u).hostname for u in urls}
     reachable = False
     for host in hosts:
@@ -372,7 +364,7 @@ def fetch_url_list(store, path, workers, http):
 
 def import_dir(store, folder):
     if not os.path.isdir(folder):
-        raise invalid("--from-dir", folder, "an existing folder of photos")
+        raise InvalidArgument("from_dir", folder, "an existing folder of photos")
     group = group_name(os.path.basename(os.path.normpath(folder)))
     paths = sorted(os.path.join(d, n) for d, _, names in os.walk(folder) for n in names)
     progress = Progress(group, len(paths))
@@ -469,14 +461,14 @@ def fetch_backgrounds(terms=(), count=200, out="background", source="openverse",
         Store, with `.counts` for the summary.
     """
     if count <= 0:
-        raise invalid("--count", count, "a positive integer")
+        raise InvalidArgument("count", count, "a positive integer")
     if synthetic is not None and synthetic <= 0:
-        raise invalid("--synthetic", synthetic, "a positive integer")
+        raise InvalidArgument("synthetic", synthetic, "a positive integer")
     if source not in SOURCES:
-        raise invalid("--source", source, f"one of {', '.join(SOURCES)}")
-    chosen = [name for name, v in (("--urls", urls), ("--from-dir", from_dir), ("--synthetic", synthetic)) if v is not None]
+        raise InvalidArgument("source", source, f"one of {', '.join(SOURCES)}")
+    chosen = [name for name, v in (("`urls`", urls), ("`from_dir`", from_dir), ("`synthetic`", synthetic)) if v is not None]
     if len(chosen) > 1 or (chosen and terms):
-        raise UserError(f"choose one source of images; received {' and '.join(chosen + (['TERM'] if terms else []))}")
+        raise SegmentyError(f"choose one source of images; received {' and '.join(chosen + (['`terms`'] if terms else []))}")
     os.makedirs(out, exist_ok=True)
     store = Store(out, max_side)
     if synthetic is not None:

@@ -1,21 +1,17 @@
-"""Shared command-line plumbing: argument parsing with defaults shown, and one-line user errors."""
+"""The command line on top of the library: parsers that show their defaults, and one-line errors.
+
+Scripts build a parser here, turn its flags into one library call, and hand `main` to `run`,
+which prints the library's own errors (segmenty.errors) as one line with the flags' names.
+"""
 
 import argparse
+import dataclasses
+import re
 import sys
 
+from segmenty.errors import SegmentyError, Unavailable
 
-class UserError(Exception):
-    """A mistake in the user's input: printed as one line, exit status 2."""
-
-
-class Fatal(Exception):
-    """A failure outside the user's control (no network): one line, exit status 1."""
-
-
-def invalid(name, value, expected):
-    """UserError in Keras's style: which argument, what was received, what was expected."""
-    key = name.lstrip("-").replace("-", "_")
-    return UserError(f"Invalid value for {name}. Received: {key}={value!r}. Expected {expected}.")
+_parsers = []  # every parser built here, newest last: run() names arguments by their flags
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -35,7 +31,49 @@ class _Parser(argparse.ArgumentParser):
 
 def parser(description, epilog=None):
     """argparse parser whose --help shows every default and whose errors are one line."""
-    return _Parser(description=description, epilog=epilog, formatter_class=_Formatter)
+    p = _Parser(description=description, epilog=epilog, formatter_class=_Formatter)
+    _parsers.append(p)
+    return p
+
+
+def flag_names(p):
+    """{argument name: how the command line spells it}, e.g. {"image_size": "--image-size", "out": "OUT"}."""
+    names = {}
+    for action in p._actions:
+        if action.dest in ("help", argparse.SUPPRESS):
+            continue
+        shown = action.option_strings[-1] if action.option_strings else (action.metavar or action.dest)
+        names[action.dest] = shown
+    return names
+
+
+def for_command_line(message, names):
+    """The library's message with each `argument` it names shown as its flag (or plainly, if it has none)."""
+    return re.sub(r"`(\w+)`", lambda m: names.get(m.group(1), m.group(1)), message)
+
+
+def add_config_flags(p, config_class, skip=()):
+    """One flag per field of a config dataclass: --field-name, its default and its help (metadata["help"]).
+
+    A field's metadata may add "type" (a function from text), "choices" and "metavar"; a bool
+    field that defaults to False becomes a switch. Returns the flags' names, in field order.
+    """
+    names = []
+    for f in dataclasses.fields(config_class):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        meta = dict(f.metadata)
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kw = {"dest": f.name, "default": default, "help": meta.pop("help", None)}
+        if isinstance(default, bool) and not default:
+            kw["action"] = "store_true"
+        else:
+            kw["type"] = meta.pop("type", None) or (type(default) if default is not None else str)
+            kw.update(meta)
+        p.add_argument(flag, **kw)
+        names.append(f.name)
+    return names
 
 
 def positive_int(text):
@@ -53,15 +91,13 @@ def non_negative_int(text):
 
 
 def run(main, argv=None):
-    """Call main(argv); turn UserError into exit 2, Fatal into exit 1, Ctrl-C into exit 130."""
+    """Call main(argv): library errors print one line and exit 2, Unavailable exits 1, Ctrl-C 130."""
     try:
         status = main(argv)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except Fatal as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    except (SegmentyError, Unavailable) as e:
+        names = flag_names(_parsers[-1]) if _parsers else {}
+        print(f"error: {for_command_line(str(e), names)}", file=sys.stderr)
+        sys.exit(2 if isinstance(e, SegmentyError) else 1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from segmenty import samples, synth
-from segmenty.cli import UserError
+from segmenty.errors import SegmentyError
 
 
 def read_sample(entry, image_size, n_masks):
@@ -49,10 +49,10 @@ def _resolve(p, base):
 
 
 def load_entries(path):
-    """Index entries with paths that resolve from here, checked to be usable. Raises UserError."""
+    """Index entries with paths that resolve from here, checked to be usable. Raises SegmentyError."""
     entries = samples.read_index(path)
     if not entries:
-        raise UserError(f"the sample index {path} is empty (run make_samples.py with COUNT > 0)")
+        raise SegmentyError(f"the sample index {path} is empty (run make_samples.py with COUNT > 0)")
     base = os.path.dirname(os.path.abspath(path))
     return [{**e, "x": _resolve(e["x"], base), "y": [_resolve(y, base) for y in e["y"]]} for e in entries]
 
@@ -60,7 +60,7 @@ def load_entries(path):
 def mask_count(entries, path):
     counts = {len(e["y"]) for e in entries}
     if len(counts) != 1:
-        raise UserError(f"corrupt sample index {path}: entries have different numbers of masks {sorted(counts)}")
+        raise SegmentyError(f"corrupt sample index {path}: entries have different numbers of masks {sorted(counts)}")
     return counts.pop()
 
 
@@ -96,7 +96,7 @@ class IndexDataset(keras.utils.PyDataset):
     def reload(self):
         entries = load_entries(self.path)
         if mask_count(entries, self.path) != self.n_masks:
-            raise UserError(f"the sample index {self.path} now has {len(entries[0]['y'])} masks per sample, "
+            raise SegmentyError(f"the sample index {self.path} now has {len(entries[0]['y'])} masks per sample, "
                             f"but the model has {self.n_masks} outputs")
         self.entries = entries
         self.order = self.rng.permutation(len(entries)) if self.shuffle else np.arange(len(entries))

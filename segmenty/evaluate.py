@@ -22,29 +22,29 @@ import os
 import cv2
 import numpy as np
 
-from segmenty.cli import UserError
+from segmenty.errors import InvalidArgument, SegmentyError
 
 FOUND_IOU = 0.5
 SHOWN_PHOTOS = 20  # per-photo lines in the printed table
 
 
 def load_truth(path):
-    """('index', {abs path: [mask paths]}) or ('quads', {file name: {"size", "quad"}}). Raises UserError."""
+    """('index', {abs path: [mask paths]}) or ('quads', {file name: {"size", "quad"}}). Raises SegmentyError."""
     try:
         with open(path) as f:
             data = json.load(f)
     except FileNotFoundError:
-        raise UserError(f"Invalid value for --truth. Received: truth={path!r}. Expected an existing JSON file.") from None
+        raise InvalidArgument("truth", path, "an existing JSON file") from None
     except (OSError, ValueError) as e:
-        raise UserError(f"unreadable --truth {path}: {e}") from None
+        raise SegmentyError(f"unreadable `truth` {path}: {e}") from None
     base = os.path.dirname(os.path.abspath(path))
     resolve = lambda p: os.path.abspath(p if os.path.isabs(p) or os.path.exists(p) else os.path.join(base, p))
     if isinstance(data, list) and all(isinstance(e, dict) and "x" in e and "y" in e for e in data):
         return "index", {resolve(e["x"]): [resolve(y) for y in e["y"]] for e in data}
     if isinstance(data, dict) and all(isinstance(v, dict) and "quad" in v for v in data.values()):
         return "quads", data
-    raise UserError(f"Invalid value for --truth. Received: truth={path!r}. Expected a sample index (a list of "
-                    "{\"x\", \"y\"}) or a quad file ({file: {\"size\": [w, h], \"quad\": [[x, y] x 4] or null}}).")
+    raise InvalidArgument("truth", path, "a sample index (a list of {\"x\", \"y\"}) or a quad file "
+                          "({file: {\"size\": [w, h], \"quad\": [[x, y] x 4] or null}})")
 
 
 def quad_mask(quad, size, truth_size=None):
@@ -140,7 +140,7 @@ class Evaluator:
             for y in self.truth[os.path.abspath(source)][:n_masks]:
                 m = cv2.imread(y, cv2.IMREAD_GRAYSCALE)
                 if m is None:
-                    raise UserError(f"unreadable truth mask {y} listed in {self.path}")
+                    raise SegmentyError(f"unreadable truth mask {y} listed in {self.path}")
                 masks.append(cv2.resize(m, tuple(size), interpolation=cv2.INTER_NEAREST) > 127)
             return masks + [None] * (n_masks - len(masks))
         t = self.truth[os.path.basename(source)]
@@ -171,7 +171,7 @@ class Evaluator:
     def metrics(self, names):
         """The content of metrics.json."""
         if not self.images:
-            raise UserError(f"none of the photos has an entry in --truth {self.path} "
+            raise SegmentyError(f"none of the photos has an entry in `truth` {self.path} "
                             "(quad files match by file name, sample indexes by path)")
         ratio = lambda a, b: None if b == 0 else round(float(a / b), 4)
         per_mask = {}

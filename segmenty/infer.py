@@ -46,10 +46,10 @@ import time
 import cv2
 import numpy as np
 
-from segmenty.cli import UserError
+from segmenty.errors import InvalidArgument, SegmentyError
+from segmenty.images import list_images, model_input, read_photo
 from segmenty.samples import PNG_PARAMS
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MIN_AREA = 0.005  # share of the photo below which a component is noise, not a pattern
 PRESENT = 0.5  # `present` at or above this means "the pattern is in the photo"
 AGREEMENT = 0.5  # a find's other masks cover at least this share of what they cover on a true find
@@ -68,57 +68,6 @@ QUAD_MAX_SIDE = 400  # the quad is refined on probabilities resized to at most t
 # BGR tints of the masks in the overlay, in channel order (repeats after six).
 COLORS = [(40, 200, 40), (40, 40, 230), (230, 130, 30), (30, 210, 250), (200, 40, 200), (220, 220, 40)]
 OUTLINE = (255, 0, 255)
-
-
-# ---------------------------------------------------------------- inputs
-
-def is_photo_name(name):
-    """An image file that isn't a sample's mask (NNNNNN_o_K_abc.png)."""
-    return name.lower().endswith(IMAGE_EXTENSIONS) and "_o_" not in name
-
-
-def list_images(inputs, limit=10):
-    """Image files named by `inputs` (files or folders), sorted per folder, sample masks (_o_) left out.
-
-    Args:
-        inputs: list of str, files or folders.
-        limit: int, at most this many; 0 for all. Defaults to 10 (the original's).
-
-    Returns:
-        list of str.
-    """
-    found = []
-    for item in inputs:
-        if os.path.isdir(item):
-            names = sorted(n for n in os.listdir(item) if is_photo_name(n))
-            found += [os.path.join(item, n) for n in names]
-        elif os.path.isfile(item):
-            found.append(item)
-        else:
-            raise UserError(f"Invalid value for IN. Received: IN={item!r}. Expected an image file or a folder.")
-    if not found:
-        raise UserError(f"no images in {', '.join(inputs)} (expected {', '.join(IMAGE_EXTENSIONS)} files)")
-    return found[:limit] if limit else found
-
-
-def read_photo(path):
-    """RGB uint8 array of a photo with its EXIF orientation applied; grayscale becomes RGB.
-
-    Raises:
-        ValueError: if the file can't be decoded.
-    """
-    from PIL import Image, ImageOps
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB"))
-    except Exception as e:
-        raise ValueError(f"unreadable image ({type(e).__name__}: {e})") from None
-
-
-def model_input(rgb, image_size):
-    """The photo as the model sees it: image_size x image_size, RGB float32 0..255."""
-    return cv2.resize(rgb, (image_size, image_size), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 # ---------------------------------------------------------------- outputs (pure)
@@ -467,7 +416,7 @@ def write_outputs(out, stem, rgb, seen, probs, names, thresholds, coverage=None,
 
 def check_threshold(threshold):
     if threshold is not None and not 0 < threshold < 1:
-        raise UserError(f"Invalid value for --threshold. Received: threshold={threshold}. Expected 0 < t < 1.")
+        raise InvalidArgument("threshold", threshold, "0 < t < 1")
 
 
 def model_thresholds(info, threshold=None):
@@ -479,7 +428,7 @@ def model_thresholds(info, threshold=None):
 
 
 def load_segmenter(path, image_size=None, batch_size=8, flip=True):
-    """(predict function, info) of a segmenty model; UserError with one line otherwise.
+    """(predict function, info) of a segmenty model; SegmentyError with one line otherwise.
 
     The function takes a list of model inputs and always runs full batches, so the backend
     compiles once, here, during the load rather than in the middle of the photos. With `flip`,
@@ -487,15 +436,14 @@ def load_segmenter(path, image_size=None, batch_size=8, flip=True):
     back: the pattern looks the same either way, the model's mistakes mostly don't.
     """
     from segmenty import model as models
-    from segmenty.train import gpu_count
+    from segmenty.devices import gpu_count
     model, info = models.load(path, compile=False)
     # bf16 on a GPU, float32 on any CPU, whatever it was trained in: the real-photo figures were
     # measured in float32, and a laptop has no bf16 units.
     model = models.with_policy(model, info, "mixed_bfloat16" if gpu_count() else "float32")
     size = image_size or info["image_size"]
     if size % models.input_multiple(info):
-        raise UserError(f"Invalid value for --image-size. Received: image_size={size}. "
-                        f"Expected a multiple of {models.input_multiple(info)} for this model.")
+        raise InvalidArgument("image_size", size, f"a multiple of {models.input_multiple(info)} for this model")
     empty = np.zeros((batch_size, size, size, 3), np.float32)
 
     def predict(inputs):
@@ -519,8 +467,8 @@ def pattern_picture_for(info, pattern=None):
     from segmenty.patterns import mask_names, pattern_picture
     names = mask_names(pattern)
     if names != list(info["mask_names"]):
-        raise UserError(f"Invalid value for --pattern. Received: {pattern}/ with masks {names}. "
-                        f"Expected the model's masks {info['mask_names']}.")
+        raise InvalidArgument("pattern", pattern, f"a pattern folder with the model's masks {info['mask_names']}, "
+                              f"not {names}")
     return pattern_picture(pattern)
 
 
@@ -619,7 +567,7 @@ def test_segmenter(model_path, inputs, out, limit=10, threshold=None, truth=None
         evaluator = evaluate.Evaluator(truth)
         paths = list_images(inputs, limit)
         if not any(evaluator.covers(p) for p in paths):
-            raise UserError(f"none of the {len(paths)} photos has an entry in --truth {truth} "
+            raise SegmentyError(f"none of the {len(paths)} photos has an entry in `truth` {truth} "
                             "(quad files match by file name, sample indexes by path)")
     results = segment(model_path, inputs, out, limit, threshold, batch_size, image_size,
                       on_result=evaluator.add if evaluator else None, zoom=zoom, flip=flip, snap=snap,

@@ -10,13 +10,13 @@ patterns.pattern_picture). test_segmenter.py and resumed training read it, so th
 import json
 import math
 import os
-import tempfile
 import zipfile
 
 import keras
 from keras import layers, ops
 
-from segmenty.cli import UserError
+from segmenty.errors import InvalidArgument, SegmentyError
+from segmenty.images import replacing
 
 # filters: encoder blocks, one per halving (len = log2(image_size) reaches 1 x 1);
 # decoder: filters of each upsampling block, from the bottleneck up; dense: bottleneck units.
@@ -122,8 +122,7 @@ class SubPixelConv2DTranspose(layers.Conv2DTranspose):
 def preset_config(preset, image_size=None, overrides=None):
     """A preset's config with optional changes (e.g. another filter list), checked."""
     if preset not in PRESETS:
-        raise UserError(f"Invalid value for --preset. Received: preset={preset!r}. "
-                        f"Expected one of {', '.join(PRESETS)}.")
+        raise InvalidArgument("preset", preset, f"one of {', '.join(PRESETS)}")
     config = dict(PRESETS[preset], preset=preset, **(overrides or {}))
     if image_size is not None:
         config["image_size"] = image_size
@@ -135,8 +134,8 @@ def check_image_size(config):
     step = 2 ** len(config["filters"])
     size = config["image_size"]
     if not isinstance(size, int) or size < step or size % step:
-        raise UserError(f"Invalid value for --image-size. Received: image_size={size}. Expected a multiple of {step} "
-                        f"(the {config['preset']} preset halves the image {len(config['filters'])} times).")
+        raise InvalidArgument("image_size", size, f"a multiple of {step} (the {config['preset']} preset halves "
+                              f"the image {len(config['filters'])} times)")
 
 
 def build_model(config, mask_names):
@@ -217,33 +216,24 @@ def describe(preset, n_masks=4):
 
 def save(model, path, info):
     """Save model and its segmenty info atomically: a temp file, then os.replace. Never truncates path."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".keras", dir=folder)
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as zf:
             zf.writestr(CONFIG_ENTRY, json.dumps(info, indent=2))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read_info(path):
-    """The segmenty info of a .keras file. Raises UserError if missing or not a segmenty model."""
+    """The segmenty info of a .keras file. Raises SegmentyError if missing or not a segmenty model."""
     if not os.path.exists(path):
-        raise UserError(f"no model at {path}")
+        raise SegmentyError(f"no model at {path}")
     try:
         with zipfile.ZipFile(path) as zf:
             if CONFIG_ENTRY not in zf.namelist():
-                raise UserError(f"{path} is a Keras model but not a segmenty model (it has no {CONFIG_ENTRY}; "
+                raise SegmentyError(f"{path} is a Keras model but not a segmenty model (it has no {CONFIG_ENTRY}; "
                                 "make one with train_segmenter.py)")
             return json.loads(zf.read(CONFIG_ENTRY))
     except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise UserError(f"{path} is not a segmenty model ({type(e).__name__}: {e}); expected a .keras file "
+        raise SegmentyError(f"{path} is not a segmenty model ({type(e).__name__}: {e}); expected a .keras file "
                         "written by train_segmenter.py") from None
 
 
@@ -254,7 +244,7 @@ def load(path, compile=True):
     try:
         model = keras.models.load_model(path, compile=compile)
     except Exception as e:  # a damaged file: say so in one line
-        raise UserError(f"could not load {path}: {type(e).__name__}: {e}") from None
+        raise SegmentyError(f"could not load {path}: {type(e).__name__}: {e}") from None
     return model, info
 
 

@@ -23,7 +23,7 @@ import tempfile
 import cv2
 import numpy as np
 
-from segmenty.cli import UserError, invalid
+from segmenty.errors import InvalidArgument, SegmentyError
 
 PRESETS = ("segmenty", "chessboard")
 BLACK, WHITE = 0, 255
@@ -225,7 +225,7 @@ def make_patterns(out="pattern", preset="segmenty", cols=10, rows=7, from_image=
     if from_image is not None:
         img = cv2.imread(from_image, cv2.IMREAD_COLOR)
         if img is None:
-            raise invalid("--from-image", from_image, "a readable image file (jpg, png, ...)")
+            raise InvalidArgument("from_image", from_image, "a readable image file (jpg, png, ...)")
 
         def write_files(folder):
             _write_png(os.path.join(folder, "full.png"), img)
@@ -235,11 +235,11 @@ def make_patterns(out="pattern", preset="segmenty", cols=10, rows=7, from_image=
         _write_folder(out, write_files)
         return load_pattern_json(out)
     if preset not in PRESETS:
-        raise invalid("--preset", preset, f"one of {', '.join(PRESETS)}")
+        raise InvalidArgument("preset", preset, f"one of {', '.join(PRESETS)}")
     if preset == "chessboard":
-        for name, value in (("--cols", cols), ("--rows", rows)):
+        for name, value in (("cols", cols), ("rows", rows)):
             if not isinstance(value, int) or value < 2:
-                raise invalid(name, value, "an integer >= 2")
+                raise InvalidArgument(name, value, "an integer >= 2")
         write_shapes(out, chessboard_shapes(cols, rows),
                      {"preset": "chessboard", "cols": cols, "rows": rows, "square": SQUARE})
     else:
@@ -255,16 +255,16 @@ PATTERN_HINT = "(run make_patterns.py, or make one by hand as the README shows)"
 def load_pattern_json(folder):
     path = os.path.join(folder, "pattern.json")
     if not os.path.isdir(folder):
-        raise UserError(f"no pattern folder at {folder}/ {PATTERN_HINT}")
+        raise SegmentyError(f"no pattern folder at {folder}/ {PATTERN_HINT}")
     try:
         with open(path) as f:
             meta = json.load(f)
     except FileNotFoundError:
-        raise UserError(f"no pattern.json in {folder}/ {PATTERN_HINT}") from None
+        raise SegmentyError(f"no pattern.json in {folder}/ {PATTERN_HINT}") from None
     except (OSError, ValueError) as e:
-        raise UserError(f"unreadable {path}: {e} {PATTERN_HINT}") from None
+        raise SegmentyError(f"unreadable {path}: {e} {PATTERN_HINT}") from None
     if not isinstance(meta, dict) or "full" not in meta or not meta.get("masks"):
-        raise UserError(f"invalid {path}: expected {{\"full\": \"full.png\", \"masks\": [names...]}}")
+        raise SegmentyError(f"invalid {path}: expected {{\"full\": \"full.png\", \"masks\": [names...]}}")
     return meta
 
 
@@ -283,15 +283,15 @@ def load_pattern(folder):
     meta = load_pattern_json(folder)
     full = cv2.imread(os.path.join(folder, meta["full"]), cv2.IMREAD_COLOR)
     if full is None:
-        raise UserError(f"unreadable pattern image {os.path.join(folder, meta['full'])} {PATTERN_HINT}")
+        raise SegmentyError(f"unreadable pattern image {os.path.join(folder, meta['full'])} {PATTERN_HINT}")
     masks = []
     for name in meta["masks"]:
         path = os.path.join(folder, name if name.endswith(".png") else f"{name}.png")
         m = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
         if m is None:
-            raise UserError(f"unreadable mask {path} listed in {folder}/pattern.json {PATTERN_HINT}")
+            raise SegmentyError(f"unreadable mask {path} listed in {folder}/pattern.json {PATTERN_HINT}")
         if m.shape != full.shape[:2]:
-            raise UserError(f"mask {path} is {m.shape[1]}x{m.shape[0]}, but {meta['full']} is "
+            raise SegmentyError(f"mask {path} is {m.shape[1]}x{m.shape[0]}, but {meta['full']} is "
                             f"{full.shape[1]}x{full.shape[0]}: every image of a pattern must have the same size")
         masks.append(m)
     return full, masks, mask_names(folder, meta)

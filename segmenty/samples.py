@@ -40,7 +40,8 @@ import cv2
 import numpy as np
 
 from segmenty import synth
-from segmenty.cli import UserError, invalid
+from segmenty.errors import InvalidArgument, SegmentyError
+from segmenty.images import write_bytes, write_json
 from segmenty.patterns import load_pattern
 
 BACKGROUND_EXTENSIONS = ("jpg", "jpeg", "png")
@@ -89,7 +90,7 @@ def load_backgrounds(folder, size):
             images.append(img)
             kept.append(path)
     if not images:
-        raise UserError(f"no background images found in {folder}/*/ "
+        raise SegmentyError(f"no background images found in {folder}/*/ "
                         "(run fetch_backgrounds.py, or fetch_backgrounds.py --synthetic 200)")
     return np.stack(images), kept, bad
 
@@ -97,11 +98,11 @@ def load_backgrounds(folder, size):
 def make_context(backgrounds="background", pattern="pattern", size=256, blank_prob=0.2, recipe="segmenty"):
     """Load backgrounds and pattern into a synth.Context; validates the arguments first."""
     if size < 32:
-        raise invalid("--size", size, "an integer >= 32")
+        raise InvalidArgument("size", size, "an integer >= 32")
     if not 0 <= blank_prob <= 1:
-        raise invalid("--blank-prob", blank_prob, "a probability between 0 and 1")
+        raise InvalidArgument("blank_prob", blank_prob, "a probability between 0 and 1")
     if recipe not in synth.RECIPES:
-        raise invalid("--recipe", recipe, f"one of {', '.join(synth.RECIPES)}")
+        raise InvalidArgument("recipe", recipe, f"one of {', '.join(synth.RECIPES)}")
     full, masks, names = load_pattern(pattern)
     bgs, _, bad = load_backgrounds(backgrounds, size)
     ctx = synth.Context(bgs, full, masks, names, size, blank_prob, recipe)
@@ -114,13 +115,6 @@ def make_context(backgrounds="background", pattern="pattern", size=256, blank_pr
 def sample_names(number, mask_names):
     stem = f"{number:06d}"
     return f"{stem}_i.jpg", [f"{stem}_o_{k}_{name[:3]}.png" for k, name in enumerate(mask_names)]
-
-
-def _write_bytes(path, data):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _encode(ext, img, params):
@@ -151,8 +145,8 @@ def write_sample(out, number, encoded, mask_names):
     x, ys = sample_names(number, mask_names)
     jpeg, pngs = encoded
     for y, png in zip(ys, pngs):  # masks first: the image's presence marks a finished sample
-        _write_bytes(os.path.join(out, y), png)
-    _write_bytes(os.path.join(out, x), jpeg)
+        write_bytes(os.path.join(out, y), png)
+    write_bytes(os.path.join(out, x), jpeg)
     return x, ys
 
 
@@ -161,25 +155,21 @@ def index_path(out):
 
 
 def read_index(path):
-    """The list of entries of an index file. Raises UserError if missing or corrupt."""
+    """The list of entries of an index file. Raises SegmentyError if missing or corrupt."""
     try:
         with open(path) as f:
             entries = json.load(f)
     except FileNotFoundError:
-        raise UserError(f"no sample index at {path} (run make_samples.py first)") from None
+        raise SegmentyError(f"no sample index at {path} (run make_samples.py first)") from None
     except (OSError, ValueError) as e:
-        raise UserError(f"corrupt sample index {path}: {e}") from None
+        raise SegmentyError(f"corrupt sample index {path}: {e}") from None
     if not isinstance(entries, list) or not all(isinstance(e, dict) and "x" in e and "y" in e for e in entries):
-        raise UserError(f"corrupt sample index {path}: expected a list of {{\"x\": ..., \"y\": [...]}} entries")
+        raise SegmentyError(f"corrupt sample index {path}: expected a list of {{\"x\": ..., \"y\": [...]}} entries")
     return entries
 
 
 def write_index(out, entries):
-    path = index_path(out)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(entries, f)
-    os.replace(tmp, path)
+    write_json(index_path(out), entries)
 
 
 def next_number(out):
@@ -196,7 +186,7 @@ def remove_stale(out, grace=GRACE_SECONDS, now=None):
             for e in read_index(index_path(out)):
                 listed.add(os.path.basename(e["x"]))
                 listed.update(os.path.basename(y) for y in e["y"])
-        except UserError:
+        except SegmentyError:
             return 0  # never delete anything on the strength of a corrupt index
     removed = 0
     for name in os.listdir(out):
@@ -393,10 +383,10 @@ def make_samples(out, count, size=256, seed=None, workers=None, backgrounds="bac
         tuple (entries, context).
     """
     if not isinstance(count, int) or count <= 0:
-        raise invalid("COUNT", count, "a positive integer")
+        raise InvalidArgument("count", count, "a positive integer")
     workers = os.cpu_count() if workers is None else workers
     if workers <= 0:
-        raise invalid("--workers", workers, "a positive integer")
+        raise InvalidArgument("workers", workers, "a positive integer")
     ctx = make_context(backgrounds, pattern, size, blank_prob, recipe)
     seed = random_seed() if seed is None else seed
     started = time.monotonic()
@@ -425,9 +415,9 @@ def freshen(out="training", count=3000, interval=120.0, once=False, size=256, se
     SIGINT and SIGTERM stop it within about 2 s, leaving the current index in place.
     """
     if not isinstance(count, int) or count <= 0:
-        raise invalid("COUNT", count, "a positive integer")
+        raise InvalidArgument("count", count, "a positive integer")
     if interval < 0:
-        raise invalid("--interval", interval, "a number of seconds >= 0")
+        raise InvalidArgument("interval", interval, "a number of seconds >= 0")
     workers = os.cpu_count() if workers is None else workers
     ctx = make_context(backgrounds, pattern, size, blank_prob, recipe)
     report_unreadable(ctx)

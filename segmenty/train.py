@@ -26,81 +26,10 @@ import cv2
 import keras
 import numpy as np
 
-from segmenty import dataset, infer, model as models
-from segmenty.cli import UserError
+from segmenty import dataset, images, model as models
+from segmenty.devices import Distribution, gpu_count, set_precision
+from segmenty.errors import InvalidArgument, SegmentyError
 from segmenty.losses import balanced_loss, mse, tnr, tpr
-
-
-# ---------------------------------------------------------------- devices
-
-def gpu_count():
-    """GPUs visible to the current Keras backend (0 on a CPU machine)."""
-    backend = keras.config.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf  # optional path: only with the TensorFlow backend
-            return len(tf.config.list_physical_devices("GPU"))
-        if backend == "jax":
-            import jax
-            return sum(d.platform == "gpu" for d in jax.devices())
-        if backend == "torch":
-            import torch
-            return torch.cuda.device_count()
-    except Exception:
-        return 0
-    return 0
-
-
-def cpu_has_amx_bf16(cpuinfo="/proc/cpuinfo"):
-    """True where TensorFlow's oneDNN runs bf16 on AMX units (Linux x86 CPUs since Sapphire Rapids)."""
-    if keras.config.backend() != "tensorflow" or os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
-        return False  # XLA on a CPU (jax) and torch emulate bf16: slower than float32
-    try:
-        with open(cpuinfo) as f:
-            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
-    except OSError:
-        return False
-
-
-def set_precision(mode):
-    """'auto' -> bf16 on a GPU, or on a CPU with AMX bf16 units; float32 otherwise.
-
-    On this project's 2-core AMX CPU bf16 trains lite 2x and segmenty 3x faster in a third less
-    memory (README, "Figures"); elsewhere a CPU emulates bf16, so auto keeps float32 there.
-    """
-    if mode not in ("auto", "on", "off"):
-        raise UserError(f"Invalid value for --mixed-precision. Received: mixed_precision={mode!r}. "
-                        "Expected one of auto, on, off.")
-    use = mode == "on" or (mode == "auto" and (gpu_count() > 0 or cpu_has_amx_bf16()))
-    policy = "mixed_bfloat16" if use else "float32"
-    keras.mixed_precision.set_global_policy(policy)
-    return policy
-
-
-class Distribution:
-    """--distribute: tf.distribute.MirroredStrategy under TensorFlow, keras DataParallel under JAX."""
-
-    def __init__(self, enabled):
-        self.enabled, self.strategy, self.devices = enabled, None, 1
-        if not enabled:
-            return
-        backend = keras.config.backend()
-        if backend == "tensorflow":
-            import tensorflow as tf  # optional path
-            devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-            self.strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
-            self.devices = self.strategy.num_replicas_in_sync
-        elif backend == "jax":
-            self.devices = len(keras.distribution.list_devices())
-            keras.distribution.set_distribution(keras.distribution.DataParallel())
-        else:
-            raise UserError(f"--distribute supports the tensorflow and jax backends; received KERAS_BACKEND={backend}")
-
-    def scope(self):
-        if self.strategy is not None:
-            return self.strategy.scope()
-        import contextlib
-        return contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------- callbacks
@@ -220,22 +149,20 @@ class EpochSaver(keras.callbacks.Callback):
             models.save(self.model, self.checkpoint, info)
         os.makedirs(self.backup_dir, exist_ok=True)
         models.save(self.model, os.path.join(self.backup_dir, "model.keras"), info)
-        state = os.path.join(self.backup_dir, "state.json")
-        with open(state + ".tmp", "w") as f:
-            json.dump({"epochs": self.epochs_done, "target_epochs": self.target_epochs}, f)
-        os.replace(state + ".tmp", state)
+        images.write_json(os.path.join(self.backup_dir, "state.json"),
+                          {"epochs": self.epochs_done, "target_epochs": self.target_epochs})
 
 
 def wild_photos(folder):
     if not folder or not os.path.isdir(folder):
         return []
-    return sorted(os.path.join(folder, n) for n in os.listdir(folder) if infer.is_photo_name(n))
+    return sorted(os.path.join(folder, n) for n in os.listdir(folder) if images.is_photo_name(n))
 
 
 def load_photo(path, image_size):
-    """A photo as the model sees it (infer.model_input), or None if unreadable."""
+    """A photo as the model sees it (images.model_input), or None if unreadable."""
     try:
-        return infer.model_input(infer.read_photo(path), image_size)
+        return images.model_input(images.read_photo(path), image_size)
     except ValueError:
         return None
 
@@ -289,7 +216,7 @@ def mask_names_for(train_index_entries, pattern_folder, n_masks):
         names = mask_names(pattern_folder)
         if len(names) == n_masks:
             return names
-    except UserError:
+    except SegmentyError:
         pass
     first = train_index_entries[0]["y"]
     return [os.path.splitext(os.path.basename(y))[0].split("_", 3)[-1] for y in first]
@@ -302,7 +229,7 @@ def picture_for(pattern_folder, names):
         if mask_names(pattern_folder) != list(names):
             return None
         return pattern_picture(pattern_folder)
-    except UserError:
+    except SegmentyError:
         return None
 
 
@@ -336,14 +263,12 @@ def train(train_index="training.json", validation_index="validation.json", prese
           blank_prob=0.2, calibration_samples=200):
     """Train (or resume) a segmenter; see the module docstring for files. Returns the final info dict."""
     if lr_schedule not in ("constant", "cosine"):
-        raise UserError(f"Invalid value for --lr-schedule. Received: lr_schedule={lr_schedule!r}. "
-                        "Expected constant or cosine.")
-    for name, value in (("--batch-size", batch_size), ("--epochs", epochs), ("--steps-per-epoch", steps_per_epoch)):
+        raise InvalidArgument("lr_schedule", lr_schedule, "constant or cosine")
+    for name, value in (("batch_size", batch_size), ("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
         if value is not None and (not isinstance(value, int) or value <= 0):
-            raise UserError(f"Invalid value for {name}. Received: {name[2:].replace('-', '_')}={value}. "
-                            "Expected a positive integer.")
+            raise InvalidArgument(name, value, "a positive integer")
     if time_limit is not None and time_limit <= 0:
-        raise UserError(f"Invalid value for --time-limit. Received: time_limit={time_limit}. Expected minutes > 0.")
+        raise InvalidArgument("time_limit", time_limit, "minutes > 0")
     workers = workers or dataset.default_workers(gpu_count())
     seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
     keras.utils.set_random_seed(seed)  # weights and dropout too, so --seed reproduces a run
@@ -382,7 +307,7 @@ def train(train_index="training.json", validation_index="validation.json", prese
                     "epochs": 0, "config": config}
             compile_model(net, learning_rate)
         if net.output_shape[-1] != n_masks:
-            raise UserError(f"the training data has {n_masks} masks per sample but the model has "
+            raise SegmentyError(f"the training data has {n_masks} masks per sample but the model has "
                             f"{net.output_shape[-1]} outputs; train a new model (another --model/--output) "
                             "or use matching samples")
         if dist.strategy is not None:
@@ -416,7 +341,7 @@ def train(train_index="training.json", validation_index="validation.json", prese
     if validation_index and os.path.exists(validation_index):
         val_entries = dataset.load_entries(validation_index)
         if dataset.mask_count(val_entries, validation_index) != n_masks:
-            raise UserError(f"{validation_index} has {len(val_entries[0]['y'])} masks per sample, "
+            raise SegmentyError(f"{validation_index} has {len(val_entries[0]['y'])} masks per sample, "
                             f"the training data {n_masks}")
         val_data = dataset.IndexDataset(validation_index, batch_size, size, n_masks, shuffle=False,
                                         workers=workers, use_multiprocessing=False)
@@ -432,7 +357,7 @@ def train(train_index="training.json", validation_index="validation.json", prese
     if lr_schedule == "cosine":
         steps_left = None if target_epochs is None else (target_epochs - start_epoch) * len(train_data)
         if time_limit is None and steps_left is None:
-            raise UserError("--lr-schedule cosine needs --time-limit or --epochs to know where the run ends")
+            raise SegmentyError("`lr_schedule` cosine needs `time_limit` or `epochs` to know where the run ends")
         schedule = CosineSchedule(learning_rate, None if time_limit is None else time_limit * 60, steps_left)
     callbacks = [stop, schedule, saver, keras.callbacks.CSVLogger(log, append=True) if log else None,
                  WildSnapshots(wild_photos(wild), snapshots, size) if wild_photos(wild) else None]

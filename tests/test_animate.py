@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from segmenty.animate import animate
-from segmenty.cli import UserError
+from segmenty.errors import SegmentyError
 
 
 def fake_snapshots(folder, photos=2, epochs=3, outputs=4):
@@ -38,7 +38,7 @@ def test_frames_differ_by_epoch(tmp_path):
 
 def test_no_snapshots_of_that_photo(tmp_path, script):
     fake_snapshots(tmp_path / "snaps", photos=1)
-    with pytest.raises(UserError, match=r"no snapshots of photo 3"):
+    with pytest.raises(SegmentyError, match=r"no snapshots of photo 3"):
         animate(3, str(tmp_path / "snaps"))
     proc = script("animate_snapshots.py", "0", "--snapshots", tmp_path / "missing", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.startswith("error: Invalid value for --snapshots")

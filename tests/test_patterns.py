@@ -159,9 +159,9 @@ def test_bad_input_keeps_existing_folder(tmp_path, script):
 
 
 def test_load_pattern_errors(tmp_path):
-    with pytest.raises(patterns.UserError, match="no pattern folder"):
+    with pytest.raises(patterns.SegmentyError, match="no pattern folder"):
         patterns.load_pattern(str(tmp_path / "nope"))
-    with pytest.raises(patterns.UserError, match="no pattern.json"):
+    with pytest.raises(patterns.SegmentyError, match="no pattern.json"):
         patterns.load_pattern(str(tmp_path))
 
 

@@ -176,7 +176,7 @@ def test_unreadable_backgrounds_are_skipped_and_reported(ws, tmp_path, script):
                                           "or fetch_backgrounds.py --synthetic 200)"),
     (["s", "5", "--backgrounds", "missing"], "error: no background images found in missing/*/"),
     (["s", "5", "--pattern", "nowhere"], "error: no pattern folder at nowhere/ (run make_patterns.py"),
-    (["s", "0"], "error: Invalid value for COUNT. Received: COUNT=0. Expected a positive integer."),
+    (["s", "0"], "error: Invalid value for COUNT. Received: count=0. Expected a positive integer."),
     (["s", "-3"], "error: Invalid value for COUNT"),
     (["s", "5", "--size", "16"], "error: Invalid value for --size. Received: size=16"),
 ])

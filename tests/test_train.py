@@ -176,7 +176,7 @@ def test_mask_count_mismatch_names_both(ws, tmp_path):
     entries = json.load(open(f"{ws}/training.json"))
     three = [{**e, "y": e["y"][:3], "n": 3} for e in entries]
     (tmp_path / "three.json").write_text(json.dumps(three))
-    with pytest.raises(models.UserError, match=r"3 masks per sample but the model has 4 outputs"):
+    with pytest.raises(models.SegmentyError, match=r"3 masks per sample but the model has 4 outputs"):
         train(**run_args(ws, tmp_path, epochs=1, train_index=str(tmp_path / "three.json"),
                          validation_index=None, model_path=str(tmp_path / "save.keras")))
 
@@ -332,12 +332,12 @@ def test_cosine_schedule_lowers_the_optimizers_rate(ws, tmp_path):
     info = train(**run_args(ws, tmp_path, epochs=2, lr_schedule="cosine"))
     net, _ = models.load(str(tmp_path / "save.keras"))
     assert float(np.asarray(net.optimizer.learning_rate)) < 1e-3 / 5
-    with pytest.raises(models.UserError, match="needs --time-limit or --epochs"):
+    with pytest.raises(models.SegmentyError, match="needs `time_limit` or `epochs`"):
         train(**run_args(ws, tmp_path, lr_schedule="cosine", output=str(tmp_path / "x.keras")))
 
 
 def test_auto_precision_is_bf16_only_where_a_cpu_runs_it_natively(tmp_path, monkeypatch):
-    from segmenty.train import cpu_has_amx_bf16, gpu_count, set_precision
+    from segmenty.devices import cpu_has_amx_bf16, gpu_count, set_precision
     amx, plain = tmp_path / "amx", tmp_path / "plain"
     amx.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
     plain.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")  # bf16 dot products, no AMX
