@@ -9,10 +9,14 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+# The requirements, then segmenty itself, editable (pyproject.toml): the `segmenty` command in
+# $(VENV)/bin runs this working tree, like the top-level scripts. setuptools warns that the folder
+# segmenty/ may shadow the installed package; here it is the installed package.
+$(VENV)/.installed: requirements.txt requirements-onnx.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt pytest
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-onnx.txt pytest
+	PYTHONWARNINGS="ignore:Editable installation" $(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
 
 test: install

@@ -1,24 +1,8 @@
 #!/usr/bin/env python3
-"""Make an animated GIF of one wild photo's outputs, one frame per training epoch."""
+"""animate_snapshots.py: the same command as `segmenty animate` (segmenty/commands/animate.py)."""
 
 from segmenty import cli
-
-# Defaults: the original's animate.sh: photo 0, 0.5 s a frame, looping.
-INDEX = 0
-SNAPSHOTS = "snapshots"
-
-
-def main(argv=None):
-    p = cli.parser(__doc__, epilog="example: ./animate_snapshots.py 0 --snapshots snapshots --out progress.gif")
-    p.add_argument("index", metavar="INDEX", nargs="?", type=int, default=INDEX, help="the wild photo's number")
-    p.add_argument("--snapshots", default=SNAPSHOTS, help="folder written by train_segmenter.py --wild")
-    p.add_argument("--out", default=None, help="the GIF (default: animation_INDEX.gif, INDEX as 6 digits)")
-    p.add_argument("--height", type=cli.positive_int, default=None, help="frame height in px (default: as snapshots)")
-    args = p.parse_args(argv)
-    from segmenty.animate import animate
-    out, n = animate(args.index, args.snapshots, args.out, args.height)
-    print(f"wrote {out}: {n} frames, one per epoch")
-
+from segmenty.commands.animate import main
 
 if __name__ == "__main__":
     cli.run(main)

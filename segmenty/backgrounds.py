@@ -15,6 +15,7 @@ duplicates and fetch only what is missing.
 """
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import io
 import json
@@ -32,9 +33,9 @@ import requests
 from PIL import Image
 
 from segmenty.errors import InvalidArgument, SegmentyError, Unavailable
-from segmenty.images import IMAGE_EXTENSIONS, write_bytes
+from segmenty.images import write_bytes
 
-# The original's 21 search terms (SPEC.md).
+# The original's 20 search terms (docs/original.md, "Backgrounds").
 DEFAULT_TERMS = [
     "city street", "dark room", "dining hall", "exercise yard", "farm harvest", "forest growth",
     "furniture store", "hair face", "kitchen baby", "selfie computer clutter", "selfie crowd cheer",
@@ -451,17 +452,46 @@ def make_synthetic(store, n, seed):
 
 # ---------------------------------------------------------------- entry point
 
-def fetch_backgrounds(terms=(), count=200, out="background", source="openverse", api_url=None, urls=None,
-                      from_dir=None, synthetic=None, seed=0, workers=8, timeout=15.0, max_side=MAX_SIDE_KEPT):
+def _option(default, help, **more):
+    """A config field: its default, its help text, and what else its flag needs (type, metavar)."""
+    return dataclasses.field(default=default, metadata={"help": help, **more})
+
+
+@dataclasses.dataclass
+class BackgroundConfig:
+    """Where backgrounds come from: the defaults and help texts of fetch_backgrounds.py."""
+
+    terms: tuple = _option((), "search terms (default: the original's 20 terms)")
+    count: int = _option(200, "images to keep per term")  # the original's
+    out: str = _option("background", "background folder")
+    source: str = _option("openverse", "openverse or wikimedia")
+    api_url: str | None = _option(None, "override the source's base URL (default: its public API)")
+    urls: str | None = _option(None, "download the URLs listed in FILE, one per line", metavar="FILE")
+    from_dir: str | None = _option(None, "import the photos under DIR, recursively", metavar="DIR")
+    synthetic: int | None = _option(None, "make N procedural backgrounds, offline", type=int, metavar="N")
+    seed: int = _option(0, "seed of the procedural backgrounds")
+    workers: int = _option(8, "parallel downloads")
+    timeout: float = _option(15.0, "seconds to wait on each request")
+    max_side: int = _option(MAX_SIDE_KEPT, "long side of kept JPEGs")
+
+
+_B = BackgroundConfig  # each default once: in the config
+
+
+def fetch_backgrounds(terms=_B.terms, count=_B.count, out=_B.out, source=_B.source, api_url=_B.api_url, urls=_B.urls,
+                      from_dir=_B.from_dir, synthetic=_B.synthetic, seed=_B.seed, workers=_B.workers,
+                      timeout=_B.timeout, max_side=_B.max_side):
     """Fill a background folder from one source; see the module docstring for the layout.
 
     Exactly one of: search terms (default: DEFAULT_TERMS), `urls`, `from_dir`, `synthetic`.
+    The arguments and their defaults are BackgroundConfig's.
 
     Returns:
         Store, with `.counts` for the summary.
     """
-    if count <= 0:
-        raise InvalidArgument("count", count, "a positive integer")
+    for name, value in (("count", count), ("workers", workers), ("max_side", max_side)):
+        if not isinstance(value, int) or value <= 0:
+            raise InvalidArgument(name, value, "a positive integer")
     if synthetic is not None and synthetic <= 0:
         raise InvalidArgument("synthetic", synthetic, "a positive integer")
     if source not in SOURCES:

@@ -1,7 +1,8 @@
 """The command line on top of the library: parsers that show their defaults, and one-line errors.
 
-Scripts build a parser here, turn its flags into one library call, and hand `main` to `run`,
-which prints the library's own errors (segmenty.errors) as one line with the flags' names.
+Each command (segmenty/commands/) builds a parser here, turns its flags into one library call,
+and is handed to `run`, which prints the library's own errors (segmenty.errors) as one line with
+the flags' names. Each is a subcommand of `segmenty` and a top-level script (COMMANDS).
 """
 
 import argparse
@@ -12,6 +13,20 @@ import sys
 from segmenty.errors import SegmentyError, Unavailable
 
 _parsers = []  # every parser built here, newest last: run() names arguments by their flags
+
+# The subcommands of `segmenty`, in the pipeline's order: the top-level script each one also is
+# (the original's workflow), and its line in `segmenty --help`.
+COMMANDS = {
+    "fetch": ("fetch_backgrounds.py", "photos to paste the pattern on: background/"),
+    "pattern": ("make_patterns.py", "the printed pattern and its masks: pattern/, and a PDF to print"),
+    "samples": ("make_samples.py", "synthetic samples of the pattern: training/, training.json"),
+    "freshen": ("freshen_samples.py", "keep regenerating a sample folder while training reads it"),
+    "train": ("train_segmenter.py", "train the network on the samples: save.keras"),
+    "test": ("test_segmenter.py", "find the pattern in photos, a video or a camera: scratch/"),
+    "animate": ("animate_snapshots.py", "training as an animated GIF: animation_000000.gif"),
+    "export": ("export_segmenter.py", "a trained model as one ONNX file, for onnxruntime"),
+    "calibrate": ("calibrate_segmenter.py", "measure a trained model's find decision again"),
+}
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -29,11 +44,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
-def parser(description, epilog=None):
-    """argparse parser whose --help shows every default and whose errors are one line."""
-    p = _Parser(description=description, epilog=epilog, formatter_class=_Formatter)
+def parser(description, epilog=None, prog=None):
+    """argparse parser whose --help shows every default and whose errors are one line.
+
+    Args:
+        description: str, what the command does.
+        epilog: str, examples that call the scripts (./make_samples.py ...). Defaults to none.
+        prog: str, the command as typed, e.g. "segmenty samples"; the examples then call it the
+            same way ("segmenty samples ..."). Defaults to the script's name, as argparse does.
+    """
+    if prog and epilog:
+        epilog = _calling(epilog, prog.rsplit(" ", 1)[0])  # "segmenty", or "python -m segmenty"
+    p = _Parser(prog=prog, description=description, epilog=epilog, formatter_class=_Formatter)
     _parsers.append(p)
     return p
+
+
+def _calling(epilog, program):
+    """The epilog with `program NAME` for each ./script.py it calls, its comments kept in their column."""
+    lines = []
+    for line in epilog.splitlines():
+        code, mark, comment = line.partition(" # ")
+        called = code
+        for name, (script, _) in COMMANDS.items():
+            called = called.replace(f"./{script}", f"{program} {name}")
+        if called != code:
+            line = f"{called.rstrip().ljust(len(code))}{mark}{comment}" if mark else called
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def flag_names(p):

@@ -1,5 +1,6 @@
 """Where training and inference run: the GPUs a backend sees, the precision policy, and several devices at once."""
 
+import contextlib
 import os
 
 import keras
@@ -40,7 +41,7 @@ def set_precision(mode):
     """'auto' -> bf16 on a GPU, or on a CPU with AMX bf16 units; float32 otherwise.
 
     On this project's 2-core AMX CPU bf16 trains lite 2x and segmenty 3x faster in a third less
-    memory (README, "Figures"); elsewhere a CPU emulates bf16, so auto keeps float32 there.
+    memory (docs/benchmarks.md); elsewhere a CPU emulates bf16, so auto keeps float32 there.
     """
     if mode not in ("auto", "on", "off"):
         raise InvalidArgument("mixed_precision", mode, "one of auto, on, off")
@@ -51,7 +52,11 @@ def set_precision(mode):
 
 
 class Distribution:
-    """--distribute: tf.distribute.MirroredStrategy under TensorFlow, keras DataParallel under JAX."""
+    """Training on several devices at once (`distribute`).
+
+    tf.distribute.MirroredStrategy under TensorFlow, keras.distribution.DataParallel under JAX;
+    `devices` is how many take part (1 when not enabled).
+    """
 
     def __init__(self, enabled):
         self.enabled, self.strategy, self.devices = enabled, None, 1
@@ -70,7 +75,5 @@ class Distribution:
             raise SegmentyError(f"`distribute` supports the tensorflow and jax backends; received KERAS_BACKEND={backend}")
 
     def scope(self):
-        if self.strategy is not None:
-            return self.strategy.scope()
-        import contextlib
-        return contextlib.nullcontext()
+        """Where the model is built or loaded: the strategy's scope, or no scope at all."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()

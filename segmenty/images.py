@@ -8,6 +8,7 @@ float32 in 0..255 (its first BatchNorm standardises it).
 import contextlib
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -22,9 +23,12 @@ def is_image_name(name):
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
+_SAMPLE_MASK = re.compile(r"^\d{6,}_o_\d+_\w+\.png$")
+
+
 def is_photo_name(name):
     """An image file that isn't a sample's mask (NNNNNN_o_K_abc.png)."""
-    return is_image_name(name) and "_o_" not in name
+    return is_image_name(name) and not _SAMPLE_MASK.match(name)
 
 
 def list_images(inputs, limit=10):
@@ -51,17 +55,38 @@ def list_images(inputs, limit=10):
     return found[:limit] if limit else found
 
 
-def read_photo(path):
+MAX_PIXELS = 50_000_000  # a photo larger than this is refused before it is decoded (about 150 MB as RGB)
+
+
+class TooLarge(ValueError):
+    """An image with more pixels than the caller allows, refused before decoding."""
+
+
+def read_photo(path, max_pixels=MAX_PIXELS):
     """RGB uint8 array of a photo with its EXIF orientation applied; grayscale becomes RGB.
 
+    The size in the file's header is checked before anything is decoded, so a decompression
+    bomb (a small file that decodes to gigabytes) costs nothing.
+
+    Args:
+        path: str, the image file.
+        max_pixels: int or None, refuse larger images (TooLarge). Defaults to MAX_PIXELS.
+
     Raises:
-        ValueError: if the file can't be decoded.
+        ValueError: if the file can't be decoded, or TooLarge.
     """
     from PIL import Image, ImageOps
     try:
         with Image.open(path) as im:
+            if max_pixels and im.width * im.height > max_pixels:
+                raise TooLarge(f"{im.width}x{im.height} pixels, more than the {max_pixels:,} allowed "
+                               f"(raise `max_pixels` to read it)")
             im = ImageOps.exif_transpose(im)
             return np.asarray(im.convert("RGB"))
+    except TooLarge:
+        raise
+    except Image.DecompressionBombError as e:  # Pillow's own limit, reached before ours could look
+        raise TooLarge(f"{e} (`max_pixels` allows {max_pixels:,})") from None
     except Exception as e:
         raise ValueError(f"unreadable image ({type(e).__name__}: {e})") from None
 

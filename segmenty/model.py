@@ -1,4 +1,4 @@
-"""Stage 4: the original's hourglass U-Net (SPEC.md, "Model"), and .keras files that carry their config.
+"""Stage 4: the original's hourglass U-Net (docs/original.md, "Model"), and .keras files that carry their config.
 
 A saved model is a plain `.keras` file (it loads with keras.models.load_model once
 `segmenty` is imported, which registers the loss and metrics) with one extra entry,
@@ -8,7 +8,6 @@ patterns.pattern_picture). test_segmenter.py and resumed training read it, so th
 """
 
 import json
-import math
 import os
 import zipfile
 
@@ -23,7 +22,7 @@ from segmenty.images import replacing
 PRESETS = {
     "segmenty": {"image_size": 256, "filters": [40, 40, 80, 100, 100, 100, 80, 80],
                  "decoder": [100] * 8, "dense": [100, 100], "dropout": 0.1, "head": [30, 30], "skip_conv": True},
-    # For CPUs: thin at full resolution, where the time goes (22.7 img/s training on 2 cores).
+    # For CPUs: thin at full resolution, where the time goes.
     "lite": {"image_size": 128, "filters": [6, 12, 16, 24, 32, 48, 64],
              "decoder": [64, 48, 32, 16, 12, 8, 6], "dense": [64, 64], "dropout": 0.1, "head": [8, 8], "normalized_skip": True},
     # For smoke tests: seconds per epoch on a CPU, learns nothing useful.
@@ -204,7 +203,7 @@ def count_flops(config, n_masks):
 
 
 def describe(preset, n_masks=4):
-    """'6,480,196 parameters, 75.6 GFLOPs at 256x256' for --help and the README."""
+    """'6,480,196 parameters, 75.5 GFLOPs at 256x256', for the training script's help and the README."""
     config = preset_config(preset)
     model = build_model(config, [f"m{k}" for k in range(n_masks)])
     gflops = count_flops(config, n_masks) / 1e9
@@ -273,6 +272,3 @@ def levels(config):
 def input_multiple(info):
     return 2 ** levels(info["config"])
 
-
-def nearest_valid_size(size, multiple):
-    return max(multiple, int(math.ceil(size / multiple)) * multiple)

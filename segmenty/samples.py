@@ -19,14 +19,14 @@ Rewriting safely while training reads (freshen_samples.py):
   So an image and its masks always come from the same sample, whichever index a reader holds.
 - The index is written last, atomically: a reader sees the old round or the new one, whole.
 - Files that no index lists any more are deleted at the end of a later round, once they
-  are older than the grace period (--grace, 300 s). A reader still holding an older index
+  are older than the grace period (`grace`, 300 s). A reader still holding an older index
   after that finds a missing file, never a wrong one; dataset.py then re-reads the index.
   At the end, not the start: on ext4 without a journal, each file created within a minute
   or so of many deletions scans past the deleted inodes (seconds of kernel time per round);
   the freshener's wait between rounds lets them age.
 """
 
-import glob
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -39,12 +39,11 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from segmenty import synth
+from segmenty import recipes, synth
 from segmenty.errors import InvalidArgument, SegmentyError
-from segmenty.images import write_bytes, write_json
+from segmenty.images import is_image_name, write_bytes, write_json
 from segmenty.patterns import load_pattern
 
-BACKGROUND_EXTENSIONS = ("jpg", "jpeg", "png")
 JPEG_QUALITY = 95
 # Grey pictures (probability maps): "up" filtering with run-length coding is 2x faster than the default, as small.
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
@@ -56,12 +55,58 @@ GRACE_SECONDS = 300
 _NUMBERED = re.compile(r"^(\d{6,})_(i\.jpg|o_\d+_\w+\.png)$")
 
 
+def _option(default, help, **more):
+    """A config field: its default, its help text, and what else its flag needs (type, metavar)."""
+    return dataclasses.field(default=default, metadata={"help": help, **more})
+
+
+@dataclasses.dataclass
+class SampleConfig:
+    """How samples are drawn and written: the defaults and help texts of make_samples.py and freshen_samples.py."""
+
+    size: int = _option(256, "sample width = height in pixels (>= 32)")  # the original's
+    seed: int | None = _option(None, "random seed (default: a fresh one, printed)", type=int)
+    workers: int | None = _option(None, "processes (default: number of CPUs)", type=int)
+    backgrounds: str = _option("background", "background folder (photos in its subfolders)")
+    pattern: str = _option("pattern", "pattern folder with pattern.json")
+    blank_prob: float = _option(synth.BLANK_PROB, "share of samples without the pattern")
+    recipe: str = _option(recipes.DEFAULT, "segmenty (the original's steps) or robust (for real photos)")
+    grace: float = _option(float(GRACE_SECONDS), "seconds before files of a replaced round may be deleted")
+
+
+@dataclasses.dataclass
+class MakeSamplesConfig(SampleConfig):
+    """make_samples.py's own: a contact sheet."""
+
+    preview: str | None = _option(None, "contact sheet of the first 8 samples", metavar="FILE.png")
+
+
+@dataclasses.dataclass
+class FreshenConfig(SampleConfig):
+    """freshen_samples.py's own: the original's freshener, 3000 training samples every 2 minutes."""
+
+    out: str = _option("training", "sample folder; the index is OUT.json")
+    count: int = _option(3000, "samples per round")
+    interval: float = _option(120.0, "seconds to sleep between rounds")
+    once: bool = _option(False, "make one round and exit")
+
+
 def background_paths(folder):
+    """The image files (images.IMAGE_EXTENSIONS) in the subfolders of `folder`, sorted."""
     paths = []
-    for ext in BACKGROUND_EXTENSIONS:
-        for e in (ext, ext.upper()):
-            paths += glob.glob(os.path.join(glob.escape(folder), "*", f"*.{e}"))
-    return sorted(set(paths))
+    for group in _listdir(folder):
+        sub = os.path.join(folder, group)
+        if not group.startswith(".") and os.path.isdir(sub):
+            # Dot files are writes in progress (images.replacing).
+            paths += [os.path.join(sub, n) for n in _listdir(sub) if is_image_name(n) and not n.startswith(".")]
+    return sorted(paths)
+
+
+def _listdir(folder):
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def read_background(path, size):
@@ -95,14 +140,17 @@ def load_backgrounds(folder, size):
     return np.stack(images), kept, bad
 
 
-def make_context(backgrounds="background", pattern="pattern", size=256, blank_prob=0.2, recipe="segmenty"):
+_S = SampleConfig  # each default once: in the config
+
+
+def make_context(backgrounds=_S.backgrounds, pattern=_S.pattern, size=_S.size, blank_prob=_S.blank_prob,
+                 recipe=_S.recipe):
     """Load backgrounds and pattern into a synth.Context; validates the arguments first."""
     if size < 32:
         raise InvalidArgument("size", size, "an integer >= 32")
     if not 0 <= blank_prob <= 1:
         raise InvalidArgument("blank_prob", blank_prob, "a probability between 0 and 1")
-    if recipe not in synth.RECIPES:
-        raise InvalidArgument("recipe", recipe, f"one of {', '.join(synth.RECIPES)}")
+    recipes.get(recipe)  # an unknown name fails here, before the backgrounds load
     full, masks, names = load_pattern(pattern)
     bgs, _, bad = load_backgrounds(backgrounds, size)
     ctx = synth.Context(bgs, full, masks, names, size, blank_prob, recipe)
@@ -113,6 +161,7 @@ def make_context(backgrounds="background", pattern="pattern", size=256, blank_pr
 # ---------------------------------------------------------------- files
 
 def sample_names(number, mask_names):
+    """(image name, [mask names]) of sample `number`."""
     stem = f"{number:06d}"
     return f"{stem}_i.jpg", [f"{stem}_o_{k}_{name[:3]}.png" for k, name in enumerate(mask_names)]
 
@@ -232,25 +281,44 @@ def _made(indices):
 
 
 def _chunks(count, workers):
-    """Ranges of sample indices for the workers: up to 64 at a time, fewer towards the end.
+    """Ranges of sample indices for the workers: up to 64 at a time, fewer at the start and the end.
 
     Each chunk handed back costs the parent ~1 ms of CPU that the workers need, so chunks are
-    large; shrinking them as the round nears its end keeps the workers finishing together.
+    large. They double from 1 at the start, so that a stop soon after it still finds finished
+    samples to index, and shrink as the round nears its end, so the workers finish together.
     """
-    start = 0
+    start, ramp = 0, 1
     while start < count:
-        step = max(1, min(64, (count - start) // (4 * workers)))
+        step = max(1, min(ramp, 64, (count - start) // (4 * workers)))
         yield range(start, start + step)
         start += step
+        ramp *= 2
 
 
 def _make_chunk(indices):
     return list(_made(indices))
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _start_pool(workers):
+    """A pool of forked workers that ignore SIGINT (the parent stops them) and die on SIGTERM.
+
+    They start with both signals blocked, until _init_worker has set them: a terminate() that
+    reached a worker still holding the parent's handler (StopRequest) was lost, and the round hung.
+    """
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        return multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _init_worker():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 class Progress:
@@ -325,7 +393,7 @@ def generate_round(ctx, out, count, seed, workers=1, keep_previous_on_interrupt=
                 if stop.requested:
                     break
         else:
-            with multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
+            with _start_pool(workers) as pool:
                 results = pool.imap_unordered(_make_chunk, _chunks(count, workers))
                 while len(entries) < count and not stop.requested:
                     try:
@@ -363,30 +431,32 @@ def random_seed():
     return int.from_bytes(os.urandom(4), "little")
 
 
-def make_samples(out, count, size=256, seed=None, workers=None, backgrounds="background", pattern="pattern",
-                 blank_prob=0.2, preview=None, recipe="segmenty", grace=GRACE_SECONDS):
+_M = MakeSamplesConfig  # each default once: in the config
+
+
+def make_samples(out, count, size=_M.size, seed=_M.seed, workers=_M.workers, backgrounds=_M.backgrounds,
+                 pattern=_M.pattern, blank_prob=_M.blank_prob, preview=_M.preview, recipe=_M.recipe, grace=_M.grace):
     """Generate a sample folder and its index (see the module docstring).
 
     Args:
         out: str, sample folder; the index goes to `out + ".json"`.
         count: int, number of samples.
-        size: int, width = height of the samples. Defaults to 256.
-        seed: int or None, None for a fresh random seed. Defaults to None.
-        workers: int or None, processes; None for the number of CPUs. Defaults to None.
-        backgrounds: str, background folder. Defaults to "background".
-        pattern: str, pattern folder. Defaults to "pattern".
-        blank_prob: float, share of samples without the pattern. Defaults to 0.2.
-        preview: str or None, PNG contact sheet of the first 8 samples. Defaults to None.
-        recipe: str, "segmenty" (the original) or "robust". Defaults to "segmenty".
+        size: int, width = height of the samples.
+        seed: int or None, None for a fresh random seed.
+        workers: int or None, processes; None for the number of CPUs.
+        backgrounds: str, background folder.
+        pattern: str, pattern folder.
+        blank_prob: float, share of samples without the pattern.
+        preview: str or None, PNG contact sheet of the first 8 samples.
+        recipe: str, a recipe's name (recipes.names()).
+        grace: float, seconds before the files of a replaced round may be deleted.
+        The defaults are MakeSamplesConfig's.
 
     Returns:
         tuple (entries, context).
     """
-    if not isinstance(count, int) or count <= 0:
-        raise InvalidArgument("count", count, "a positive integer")
+    _check_counts(count, workers)
     workers = os.cpu_count() if workers is None else workers
-    if workers <= 0:
-        raise InvalidArgument("workers", workers, "a positive integer")
     ctx = make_context(backgrounds, pattern, size, blank_prob, recipe)
     seed = random_seed() if seed is None else seed
     started = time.monotonic()
@@ -407,15 +477,35 @@ def report_unreadable(ctx):
         print(f"skipped {len(ctx.unreadable)} unreadable background file(s): {shown}", file=sys.stderr)
 
 
-def freshen(out="training", count=3000, interval=120.0, once=False, size=256, seed=None, workers=None,
-            backgrounds="background", pattern="pattern", blank_prob=0.2, recipe="segmenty", grace=GRACE_SECONDS,
-            log=print):
-    """Regenerate `out` every `interval` seconds, forever (or once); see the module docstring.
-
-    SIGINT and SIGTERM stop it within about 2 s, leaving the current index in place.
-    """
+def _check_counts(count, workers):
     if not isinstance(count, int) or count <= 0:
         raise InvalidArgument("count", count, "a positive integer")
+    if workers is not None and (not isinstance(workers, int) or workers <= 0):
+        raise InvalidArgument("workers", workers, "a positive integer")
+
+
+_F = FreshenConfig
+
+
+def freshen(out=_F.out, count=_F.count, interval=_F.interval, once=_F.once, size=_F.size, seed=_F.seed,
+            workers=_F.workers, backgrounds=_F.backgrounds, pattern=_F.pattern, blank_prob=_F.blank_prob,
+            recipe=_F.recipe, grace=_F.grace, log=print):
+    """Regenerate `out` every `interval` seconds, forever (or once); see the module docstring.
+
+    SIGINT and SIGTERM stop it within about 2 s, leaving the current index in place. The
+    arguments are make_samples's, plus those below; the defaults are FreshenConfig's.
+
+    Args:
+        out: str, sample folder.
+        count: int, samples per round.
+        interval: float, seconds to sleep between rounds.
+        once: bool, make one round and return.
+        log: function that prints a line.
+
+    Returns:
+        int, the number of rounds started.
+    """
+    _check_counts(count, workers)
     if interval < 0:
         raise InvalidArgument("interval", interval, "a number of seconds >= 0")
     workers = os.cpu_count() if workers is None else workers

@@ -1,248 +1,121 @@
-"""Stage 4: training (train_segmenter.py).
+"""Stage 4: training (train_segmenter.py), configured by a TrainConfig.
 
-Files (the original's names, with Keras 3's .keras suffix):
+Files, by the TrainConfig field that names them (the original's names, with Keras 3's .keras suffix):
 
-    --model root.keras          start from this model if it exists
-    --output save.keras         saved on normal completion, first Ctrl-C, SIGTERM, --time-limit
-    --checkpoint /tmp/model.keras   written after every epoch
-    --log training.log          CSV of loss, tpr, tnr, mse and val_* per epoch; appended on resume
-    --snapshots snapshots/      IIIIII_EEEEEE_in.jpg, IIIIII_EEEEEE_out<k>.jpg for each --wild photo, each epoch
-    OUTPUT.backup/              model + state after every epoch; a run killed with kill -9 resumes
-                                from it when started again with the same arguments; removed on a clean exit
+    model       root.keras          start from this model if it exists
+    output      save.keras          saved at the end: its last epoch, the first Ctrl-C, SIGTERM, the time limit
+    checkpoint  /tmp/model.keras    written after every epoch
+    log         training.log        CSV of loss, tpr, tnr, mse and val_* per epoch; appended on resume
+    snapshots   snapshots/          the model's masks on each `wild` photo after each epoch (callbacks.WildSnapshots)
+                OUTPUT.backup/      the model after every epoch; a run killed with kill -9 resumes from it
+                                    when started again with the same `output` (callbacks.Backup)
 
 Every model file is written to a temp file and moved into place: never truncated.
 """
 
+import dataclasses
 import functools
-import json
-import math
 import os
-import shutil
-import signal
 import sys
 import time
 
-import cv2
 import keras
-import numpy as np
 
-from segmenty import dataset, images, model as models
+from segmenty import calibrate, callbacks, dataset, model as models
 from segmenty.devices import Distribution, gpu_count, set_precision
 from segmenty.errors import InvalidArgument, SegmentyError
 from segmenty.losses import balanced_loss, mse, tnr, tpr
+from segmenty.page import from_pattern
+from segmenty.patterns import mask_names, pattern_picture
+from segmenty.samples import make_context
+from segmenty.segmenter import KerasPredictor
+
+UNTIL_STOPPED = 10**9  # the last epoch of a run without one
 
 
-# ---------------------------------------------------------------- callbacks
+def _option(default, help, **meta):
+    """A TrainConfig field: its default, its help text, and how the command line reads it (cli.add_config_flags)."""
+    return dataclasses.field(default=default, metadata={"help": help, **meta})
 
-class StopControl(keras.callbacks.Callback):
-    """Ends training at a batch boundary on the first SIGINT/SIGTERM or at the time limit.
 
-    A second SIGINT raises KeyboardInterrupt at once.
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run takes, each with its default: the original's (batch 25, Adam, root/save/checkpoint).
+
+    train_segmenter.py makes one flag of each field (`image_size` is --image-size) from this class,
+    and checks nothing itself: a value out of range raises InvalidArgument naming its field.
     """
 
-    def __init__(self, time_limit_s=None):
-        super().__init__()
-        self.deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
-        self.reason = None
-        self.cut = None  # (batches run, batches planned) of an epoch stopped before its end
+    train: str = _option("training.json", "training sample index")
+    validation: str = _option("validation.json", "validation sample index (skipped if missing)")
+    preset: str = _option(None, "segmenty, lite or tiny (default: segmenty; a resumed model keeps its own)")
+    image_size: int = _option(None, "model input size (default: the preset's)", type=int)
+    batch_size: int = _option(25, "samples per step")
+    epochs: int = _option(None, "epochs to train in this run (default: until stopped)", type=int)
+    steps_per_epoch: int = _option(None, "batches per epoch (default: samples // batch size; 3000 // batch size "
+                                         "on the fly)", type=int)
+    time_limit: float = _option(None, "stop and save after this long", type=float, metavar="MINUTES")
+    learning_rate: float = _option(1e-3, "Adam's learning rate")
+    lr_schedule: str = _option("constant", "cosine: fall to 1/50 by the end of the time limit or the epochs",
+                               choices=["constant", "cosine"])
+    model: str = _option("root.keras", "start from this model if the file exists")
+    output: str = _option("save.keras", "where the model is saved on exit")
+    checkpoint: str = _option("/tmp/model.keras", "written after every epoch")
+    log: str = _option("training.log", "CSV of metrics per epoch (appended)")
+    wild: str = _option("wild", "folder of real photos to snapshot after every epoch")
+    snapshots: str = _option("snapshots", "where the wild snapshots go")
+    on_the_fly: bool = _option(False, "generate samples in memory instead of reading the training index")
+    pattern: str = _option("pattern", "pattern folder (mask names; the pattern drawn on the fly)")
+    backgrounds: str = _option("background", "background folder (on the fly)")
+    recipe: str = _option("segmenty", "sample recipe on the fly: segmenty or robust")
+    blank_prob: float = _option(0.2, "share of samples without the pattern, on the fly")
+    sample_size: int = _option(None, "sample size on the fly (default: the model's)", type=int)
+    workers: int = _option(None, "processes drawing samples on the fly, else threads reading them (default: on "
+                                 "the fly, half the CPU cores, else 1 per 4; with a GPU, all cores but one, else up "
+                                 "to 8)", type=int)
+    seed: int = _option(None, "shuffling / on-the-fly seed (default: random)", type=int)
+    mixed_precision: str = _option("auto", "auto (bf16 on a GPU or on a CPU with AMX bf16 units, else float32), "
+                                           "on (bf16) or off (float32)")
+    distribute: bool = _option(False, "use all visible GPUs (TensorFlow or JAX backend)")
+    tensorboard: str = _option(None, "also write TensorBoard logs here", metavar="DIR")
+    decision_samples: int = _option(100, "synthetic samples with the pattern, and as many without, that the find "
+                                         "decision is calibrated on when training ends (0: none; needs --pattern and "
+                                         "--backgrounds)", type=int)
+    # For Python callers only (train_segmenter.py has no flags for them):
+    calibration_samples: int = _option(200, "held-out samples the thresholds are calibrated on (0: none)")
+    config_overrides: dict = _option(None, "changes to the preset's model config, e.g. {\"filters\": [...]}")
 
-    def install(self):
-        self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    PYTHON_ONLY = ("calibration_samples", "config_overrides")
 
-    def uninstall(self):
-        for s, h in getattr(self, "_previous", {}).items():
-            signal.signal(s, h)
-
-    def _handle(self, signum, frame):
-        if self.reason is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.reason = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-        print(f"\n{self.reason}: stopping after this batch and saving (Ctrl-C again to abort at once)",
-              file=sys.stderr, flush=True)
-        if self.model is not None:
-            self.model.stop_training = True
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.deadline is not None and time.monotonic() > self.deadline and self.reason is None:
-            self.reason = "time limit"
-        if self.reason is not None:
-            self.model.stop_training = True
-            steps = self.params.get("steps") if self.params else None
-            if self.cut is None and steps and batch + 1 < steps:
-                self.cut = (batch + 1, steps)
-
-    def describe(self):
-        """Why training ended, and where: Keras's bar shows a cut epoch as complete."""
-        why = self.reason or "done"
-        return why if self.cut is None else f"{why}; the last one stopped after {self.cut[0]} of {self.cut[1]} batches"
-
-
-class CosineSchedule(keras.callbacks.Callback):
-    """Learning rate from its start down to 1/50 of it along a half cosine, over the run's time or steps.
-
-    Short runs end better when the rate falls towards their end; a run without a time
-    limit or an epoch count keeps a constant rate, as the original does.
-    """
-
-    def __init__(self, start, seconds=None, steps=None):
-        super().__init__()
-        self.start, self.seconds, self.steps = start, seconds, steps
-        self.began, self.step = time.monotonic(), 0
-
-    def rate(self, fraction):
-        floor = self.start / 50
-        return floor + (self.start - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
-
-    def on_train_batch_begin(self, batch, logs=None):
-        fractions = [(time.monotonic() - self.began) / self.seconds if self.seconds else 0.0,
-                     self.step / self.steps if self.steps else 0.0]
-        self.model.optimizer.learning_rate = self.rate(max(fractions))
-        self.step += 1
-
-
-class Calibration:
-    """Per-mask thresholds that maximise IoU on held-out synthetic samples, stored with the model.
-
-    The balanced loss weighs a mask's few inside pixels as much as its many outside ones, so
-    0.5 is not where its probabilities are best cut; this finds where, without real photos.
-    """
-
-    def __init__(self, data, limit):
-        images, masks = [], []
-        for i in range(len(data)):
-            x, y = data[i]
-            images.append(x.astype(np.uint8))
-            masks.append(y > 0.5)
-            if sum(len(b) for b in images) >= limit:
-                break
-        self.images, self.masks = np.concatenate(images)[:limit], np.concatenate(masks)[:limit]
-
-    def __call__(self, net, batch_size=25):
-        """{"thresholds": per mask, "coverage": per mask, its share of a true find (see infer)}."""
-        from segmenty.evaluate import best_thresholds, mask_coverage
-        probs = np.concatenate([np.asarray(net.predict_on_batch(self.images[i:i + batch_size].astype(np.float32)))
-                                for i in range(0, len(self.images), batch_size)])
-        thresholds = best_thresholds(self.masks, probs)
-        with_pattern = self.masks[..., 0].any(axis=(1, 2))
-        return {"thresholds": thresholds, "coverage": mask_coverage(probs[with_pattern], thresholds)}
-
-
-class EpochSaver(keras.callbacks.Callback):
-    """After each epoch: calibrated thresholds, the checkpoint, and the backup a restarted run resumes from."""
-
-    def __init__(self, checkpoint, backup_dir, info, target_epochs, calibration=None):
-        super().__init__()
-        self.checkpoint, self.backup_dir, self.info, self.target_epochs = checkpoint, backup_dir, info, target_epochs
-        self.calibration = calibration
-        self.epochs_done = info["epochs"]
-
-    def current_info(self):
-        info = {**self.info, "epochs": self.epochs_done}
-        if self.calibration is not None:
-            info.update(self.calibration(self.model))
-        return info
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs_done = epoch + 1
-        info = self.current_info()
-        if self.checkpoint:
-            models.save(self.model, self.checkpoint, info)
-        os.makedirs(self.backup_dir, exist_ok=True)
-        models.save(self.model, os.path.join(self.backup_dir, "model.keras"), info)
-        images.write_json(os.path.join(self.backup_dir, "state.json"),
-                          {"epochs": self.epochs_done, "target_epochs": self.target_epochs})
-
-
-def wild_photos(folder):
-    if not folder or not os.path.isdir(folder):
-        return []
-    return sorted(os.path.join(folder, n) for n in os.listdir(folder) if images.is_photo_name(n))
-
-
-def load_photo(path, image_size):
-    """A photo as the model sees it (images.model_input), or None if unreadable."""
-    try:
-        return images.model_input(images.read_photo(path), image_size)
-    except ValueError:
-        return None
-
-
-class WildSnapshots(keras.callbacks.Callback):
-    """Run the model on the --wild photos after every epoch and write them to --snapshots."""
-
-    def __init__(self, photos, folder, image_size):
-        super().__init__()
-        self.folder, self.photos = folder, []
-        for path in photos:
-            img = load_photo(path, image_size)
-            if img is not None:
-                self.photos.append(img)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self.photos:
-            return
-        os.makedirs(self.folder, exist_ok=True)
-        batch = np.stack(self.photos)
-        out = np.asarray(self.model.predict(batch, batch_size=8, verbose=0))
-        for i, (img, masks) in enumerate(zip(batch, out)):
-            stem = os.path.join(self.folder, f"{i:06d}_{epoch:06d}")
-            cv2.imwrite(f"{stem}_in.jpg", cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2BGR))
-            for k in range(masks.shape[-1]):
-                cv2.imwrite(f"{stem}_out{k}.jpg", np.clip(masks[..., k] * 255, 0, 255).astype(np.uint8))
-
-
-class EpochCounter(keras.callbacks.ProgbarLogger):
-    """Keras's progress bar, but 'Epoch 7' rather than 'Epoch 7/1000000' when training runs until stopped."""
-
-    def __init__(self, unlimited):
-        super().__init__()
-        self.unlimited = unlimited
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.unlimited:
-            self._reset_progbar()
-            self._maybe_init_progbar()
-            print(f"Epoch {epoch + 1} (until Ctrl-C)", flush=True)
-        else:
-            super().on_epoch_begin(epoch, logs)
-
-
-# ---------------------------------------------------------------- the run
-
-def mask_names_for(train_index_entries, pattern_folder, n_masks):
-    """Mask names from the pattern folder when it matches the index, else from the files' suffixes."""
-    try:
-        from segmenty.patterns import mask_names
-        names = mask_names(pattern_folder)
-        if len(names) == n_masks:
-            return names
-    except SegmentyError:
-        pass
-    first = train_index_entries[0]["y"]
-    return [os.path.splitext(os.path.basename(y))[0].split("_", 3)[-1] for y in first]
-
-
-def picture_for(pattern_folder, names):
-    """The pattern's picture (patterns.pattern_picture) when the folder's masks are `names`, else None."""
-    from segmenty.patterns import mask_names, pattern_picture
-    try:
-        if mask_names(pattern_folder) != list(names):
-            return None
-        return pattern_picture(pattern_folder)
-    except SegmentyError:
-        return None
+    def __post_init__(self):
+        for name in ("batch_size", "epochs", "steps_per_epoch", "workers"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise InvalidArgument(name, value, "a positive integer")
+        if self.time_limit is not None and not self.time_limit > 0:
+            raise InvalidArgument("time_limit", self.time_limit, "minutes > 0")
+        if not self.learning_rate > 0:
+            raise InvalidArgument("learning_rate", self.learning_rate, "a number > 0")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InvalidArgument("lr_schedule", self.lr_schedule, "constant or cosine")
+        if self.sample_size is not None and (not isinstance(self.sample_size, int) or self.sample_size < 32):
+            raise InvalidArgument("sample_size", self.sample_size, "an integer >= 32")
+        for name in ("calibration_samples", "decision_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidArgument(name, value, "an integer >= 0")
 
 
 def compile_model(model, learning_rate=1e-3):
-    # On a CPU, TensorFlow without XLA runs oneDNN kernels: lite trains at 77 img/s on this
-    # 2-core machine, against 27 with XLA. On a GPU, XLA helps.
+    # On a CPU, TensorFlow without XLA runs oneDNN kernels: lite trains about 3x faster than
+    # with XLA on this project's 2-core machine. On a GPU, XLA helps.
     jit = gpu_count() > 0 if keras.config.backend() == "tensorflow" else "auto"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=balanced_loss, metrics=[tpr, tnr, mse],
                   jit_compile=jit)
 
 
 def restores_dtype_policy(fn):
-    """A train() that sets --mixed-precision for its run leaves the caller's dtype policy as it found it."""
+    """A train() that sets a precision for its run leaves the caller's dtype policy as it found it."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         previous = keras.config.dtype_policy()
@@ -254,134 +127,273 @@ def restores_dtype_policy(fn):
 
 
 @restores_dtype_policy
-def train(train_index="training.json", validation_index="validation.json", preset=None, image_size=None,
-          batch_size=25, epochs=None, steps_per_epoch=None, time_limit=None, model_path="root.keras",
-          output="save.keras", checkpoint="/tmp/model.keras", log="training.log", wild="wild",
-          snapshots="snapshots", on_the_fly=False, pattern="pattern", backgrounds="background", workers=None,
-          seed=None, mixed_precision="auto", distribute=False, tensorboard=None, learning_rate=1e-3,
-          recipe="segmenty", sample_size=None, config_overrides=None, verbose=1, lr_schedule="constant",
-          blank_prob=0.2, calibration_samples=200):
-    """Train (or resume) a segmenter; see the module docstring for files. Returns the final info dict."""
-    if lr_schedule not in ("constant", "cosine"):
-        raise InvalidArgument("lr_schedule", lr_schedule, "constant or cosine")
-    for name, value in (("batch_size", batch_size), ("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
-        if value is not None and (not isinstance(value, int) or value <= 0):
-            raise InvalidArgument(name, value, "a positive integer")
-    if time_limit is not None and time_limit <= 0:
-        raise InvalidArgument("time_limit", time_limit, "minutes > 0")
-    workers = workers or dataset.default_workers(gpu_count())
-    seed = int.from_bytes(os.urandom(4), "little") if seed is None else seed
-    keras.utils.set_random_seed(seed)  # weights and dropout too, so --seed reproduces a run
-    policy = set_precision(mixed_precision)
-    dist = Distribution(distribute)
+def train(config=None, verbose="auto"):
+    """Train (or resume) a segmenter; see the module docstring for its files.
 
-    # What the data says: the number of masks and their names.
-    if on_the_fly:
-        from segmenty.samples import make_context
-        default_size = models.PRESETS.get(preset or "segmenty", {}).get("image_size", 256)
-        ctx = make_context(backgrounds, pattern, sample_size or image_size or default_size, blank_prob, recipe)
-        names, n_masks = ctx.mask_names, len(ctx.mask_names)
-    else:
-        entries = dataset.load_entries(train_index)
-        n_masks = dataset.mask_count(entries, train_index)
-        names = mask_names_for(entries, pattern, n_masks)
+    Args:
+        config: TrainConfig. Defaults to TrainConfig(), the original's run: training.json until Ctrl-C.
+        verbose: "auto", 0, 1 or 2: 1 is Keras's progress bar, 2 one line per epoch (for log files),
+            "auto" the bar when stdout is a terminal, else lines. Defaults to "auto".
 
-    # Where to start: an interrupted run's backup, else --model, else a new model.
-    backup_dir = os.path.normpath(output) + ".backup"
-    state_path = os.path.join(backup_dir, "state.json")
-    target_epochs = None
-    with dist.scope():
-        if os.path.exists(state_path):
-            with open(state_path) as f:
-                target_epochs = json.load(f).get("target_epochs")
-            net, info = models.load(os.path.join(backup_dir, "model.keras"))
-            print(f"resuming an interrupted run from {backup_dir}/ at epoch {info['epochs']}", file=sys.stderr)
-        elif model_path and os.path.exists(model_path):
-            net, info = models.load(model_path)
-            print(f"starting from {model_path} ({info['preset']}, {info['image_size']}px, "
+    Returns:
+        dict, the info saved with the model (see model.py).
+    """
+    config = config or TrainConfig()
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    seed = int.from_bytes(os.urandom(4), "little") if config.seed is None else config.seed
+    keras.utils.set_random_seed(seed)  # weights and dropout too, so a seed reproduces a run
+    policy = set_precision(config.mixed_precision)
+    distribution = Distribution(config.distribute)
+
+    samples = _samples(config)
+    backup = callbacks.Backup(config.output)
+    net, info = _model(config, samples, backup, distribution)
+    batches = _batches(config, samples, info, seed)
+    try:
+        run = _callbacks(config, info, batches, backup, verbose)
+        size = info["image_size"]
+        print(f"training {info['preset']} ({net.count_params():,} parameters) at {size}x{size} on "
+              f"{samples.n_masks} masks {samples.names}, batch {config.batch_size}, {policy}, "
+              f"{distribution.devices} device(s); {run.goal}", file=sys.stderr, flush=True)
+        _fit(net, batches, run, verbose)
+    finally:
+        batches.close()  # the sample processes, on the fly: also on Ctrl-C, the time limit and errors
+    return _save(net, config, run, backup)
+
+
+# ---------------------------------------------------------------- the steps of a run
+
+@dataclasses.dataclass
+class _Samples:
+    """What the training data says: its masks, and where batches come from."""
+    names: list
+    n_masks: int
+    context: object = None  # synth.Context on the fly
+    entries: list = None    # the index's entries otherwise
+
+
+def _samples(config):
+    """The masks of the training data: from the on-the-fly context, or from the index."""
+    if config.on_the_fly:
+        default_size = models.PRESETS.get(config.preset or "segmenty", {}).get("image_size", 256)
+        ctx = make_context(config.backgrounds, config.pattern, config.sample_size or config.image_size or default_size,
+                           config.blank_prob, config.recipe)
+        return _Samples(ctx.mask_names, len(ctx.mask_names), context=ctx)
+    entries = dataset.load_entries(config.train)
+    n_masks = dataset.mask_count(entries, config.train)
+    return _Samples(mask_names_for(entries, config.pattern, n_masks), n_masks, entries=entries)
+
+
+def mask_names_for(train_index_entries, pattern_folder, n_masks):
+    """Mask names from the pattern folder when it matches the index, else from the files' suffixes."""
+    try:
+        names = mask_names(pattern_folder)
+        if len(names) == n_masks:
+            return names
+    except SegmentyError:
+        pass
+    first = train_index_entries[0]["y"]
+    return [os.path.splitext(os.path.basename(y))[0].split("_", 3)[-1] for y in first]
+
+
+def page_for(pattern_folder, names):
+    """The pattern's page (page.from_pattern) when the folder's masks are `names`, else None."""
+    try:
+        if mask_names(pattern_folder) != list(names):
+            return None
+        return from_pattern(pattern_folder)
+    except SegmentyError:
+        return None
+
+
+def picture_for(pattern_folder, names):
+    """The pattern's picture (patterns.pattern_picture) when the folder's masks are `names`, else None."""
+    try:
+        if mask_names(pattern_folder) != list(names):
+            return None
+        return pattern_picture(pattern_folder)
+    except SegmentyError:
+        return None
+
+
+def _model(config, samples, backup, distribution):
+    """(model, info) to train: an interrupted run's backup, else `model` if it exists, else a new one."""
+    with distribution.scope():
+        restored = backup.restore()
+        if restored is not None:
+            net, info, _ = restored
+        elif config.model and os.path.exists(config.model):
+            net, info = models.load(config.model)
+            print(f"starting from {config.model} ({info['preset']}, {info['image_size']}px, "
                   f"{info['epochs']} epochs so far)", file=sys.stderr)
         else:
-            config = models.preset_config(preset or "segmenty", image_size, config_overrides)
-            net = models.build_model(config, names)
-            info = {"preset": config["preset"], "image_size": config["image_size"], "mask_names": names,
-                    "epochs": 0, "config": config}
-            compile_model(net, learning_rate)
-        if net.output_shape[-1] != n_masks:
-            raise SegmentyError(f"the training data has {n_masks} masks per sample but the model has "
-                            f"{net.output_shape[-1]} outputs; train a new model (another --model/--output) "
-                            "or use matching samples")
-        if dist.strategy is not None:
+            model_config = models.preset_config(config.preset or "segmenty", config.image_size,
+                                                config.config_overrides)
+            net = models.build_model(model_config, samples.names)
+            info = {"preset": model_config["preset"], "image_size": model_config["image_size"],
+                    "mask_names": samples.names, "epochs": 0, "config": model_config}
+            compile_model(net, config.learning_rate)
+        if net.output_shape[-1] != samples.n_masks:
+            raise SegmentyError(f"the training data has {samples.n_masks} masks per sample but the model has "
+                                f"{net.output_shape[-1]} outputs; train a new model (another `model` and `output`) "
+                                "or use matching samples")
+        if distribution.strategy is not None:
             net.jit_compile = False  # XLA can't compile variables mirrored across devices
-        # A resumed model keeps its architecture: it wins over conflicting flags.
-        for flag, asked, actual in (("--preset", preset, info["preset"]), ("--image-size", image_size, info["image_size"])):
-            if asked is not None and asked != actual:
-                print(f"warning: {flag} {asked} ignored: the model being resumed is {flag[2:]} {actual}",
-                      file=sys.stderr)
-
+    # A resumed model keeps its architecture: it wins over a conflicting config.
+    for name in ("preset", "image_size"):
+        asked = getattr(config, name)
+        if asked is not None and asked != info[name]:
+            print(f"warning: `{name}`={asked!r} ignored: the model being resumed has {info[name]!r}", file=sys.stderr)
+    if backup.target_epochs is None and config.epochs:
+        backup.target_epochs = info["epochs"] + config.epochs
     if "picture" not in info:  # test_segmenter.py checks doubtful finds against it
-        picture = picture_for(pattern, info["mask_names"])
+        picture = picture_for(config.pattern, info["mask_names"])
         if picture is not None:
             info["picture"] = picture.tolist()
+    if "page" not in info:  # ... and poses finds with it
+        page = page_for(config.pattern, info["mask_names"])
+        if page is not None:
+            info["page"] = page.to_info()
+    return net, info
 
-    size = info["image_size"]
-    start_epoch = info["epochs"]
-    if target_epochs is None:
-        target_epochs = start_epoch + epochs if epochs else None
-    unlimited = target_epochs is None
-    final_epoch = target_epochs if target_epochs is not None else 10**9
 
-    if on_the_fly:
-        steps = steps_per_epoch or max(1, 3000 // batch_size)
-        train_data = dataset.OnTheFlyDataset(ctx, batch_size, steps, seed=seed + start_epoch, image_size=size,
-                                             workers=workers, use_multiprocessing=False)
+@dataclasses.dataclass
+class _Batches:
+    train: object
+    validation: object = None
+    held_out: object = None  # samples never trained on, for the calibration
+
+    def close(self):
+        """Stop the on-the-fly sample processes, if any."""
+        if isinstance(self.train, dataset.OnTheFlyDataset):
+            self.train.close()
+
+    def failure(self):
+        """Why the sample processes stopped (a worker died or failed), or None."""
+        processes = getattr(self.train, "processes", None)
+        return None if processes is None else processes.failure
+
+
+def _batches(config, samples, info, seed):
+    """The training batches, the validation batches if `validation` exists, and held-out ones.
+
+    An index whose files are gone fails here, before training starts (dataset.check_files).
+    """
+    size, workers = info["image_size"], config.workers or dataset.default_workers(gpu_count())
+    if samples.context is not None:
+        steps = config.steps_per_epoch or max(1, 3000 // config.batch_size)
+        train_data = dataset.OnTheFlyDataset(samples.context, config.batch_size, steps, seed=seed + info["epochs"],
+                                             image_size=size,
+                                             processes=config.workers or dataset.default_processes(gpu_count()))
     else:
-        train_data = dataset.IndexDataset(train_index, batch_size, size, n_masks, steps=steps_per_epoch, seed=seed,
-                                          workers=workers, use_multiprocessing=False)
+        dataset.check_files(samples.entries, config.train)
+        train_data = dataset.IndexDataset(config.train, config.batch_size, size, samples.n_masks,
+                                          steps=config.steps_per_epoch, seed=seed, workers=workers,
+                                          use_multiprocessing=False)
     val_data = None
-    if validation_index and os.path.exists(validation_index):
-        val_entries = dataset.load_entries(validation_index)
-        if dataset.mask_count(val_entries, validation_index) != n_masks:
-            raise SegmentyError(f"{validation_index} has {len(val_entries[0]['y'])} masks per sample, "
-                            f"the training data {n_masks}")
-        val_data = dataset.IndexDataset(validation_index, batch_size, size, n_masks, shuffle=False,
+    if config.validation and os.path.exists(config.validation):
+        val_entries = dataset.load_entries(config.validation)
+        dataset.check_files(val_entries, config.validation)
+        if dataset.mask_count(val_entries, config.validation) != samples.n_masks:
+            raise SegmentyError(f"{config.validation} has {len(val_entries[0]['y'])} masks per sample, "
+                                f"the training data {samples.n_masks}")
+        val_data = dataset.IndexDataset(config.validation, config.batch_size, size, samples.n_masks, shuffle=False,
                                         workers=workers, use_multiprocessing=False)
-
     # Thresholds are calibrated on samples the model never trains on: validation, else fresh ones.
     held_out = val_data
-    if held_out is None and on_the_fly:
-        held_out = dataset.OnTheFlyDataset(ctx, batch_size, 10**6, seed=seed + 7919, image_size=size)
-    calibration = Calibration(held_out, calibration_samples) if held_out is not None and calibration_samples else None
-    stop = StopControl(None if time_limit is None else time_limit * 60)
-    saver = EpochSaver(checkpoint, backup_dir, info, target_epochs, calibration)
-    schedule = None
-    if lr_schedule == "cosine":
-        steps_left = None if target_epochs is None else (target_epochs - start_epoch) * len(train_data)
-        if time_limit is None and steps_left is None:
-            raise SegmentyError("`lr_schedule` cosine needs `time_limit` or `epochs` to know where the run ends")
-        schedule = CosineSchedule(learning_rate, None if time_limit is None else time_limit * 60, steps_left)
-    callbacks = [stop, schedule, saver, keras.callbacks.CSVLogger(log, append=True) if log else None,
-                 WildSnapshots(wild_photos(wild), snapshots, size) if wild_photos(wild) else None]
-    if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(tensorboard))
-    if verbose:
-        callbacks.append(EpochCounter(unlimited))
-    callbacks = [c for c in callbacks if c is not None]
+    if held_out is None and samples.context is not None:
+        held_out = dataset.OnTheFlyDataset(samples.context, config.batch_size, 10**6, seed=seed + 7919, image_size=size)
+    return _Batches(train_data, val_data, held_out)
 
-    print(f"training {info['preset']} ({net.count_params():,} parameters) at {size}x{size} on {n_masks} masks "
-          f"{names}, batch {batch_size}, {policy}, {dist.devices} device(s); "
-          f"{'until Ctrl-C' if unlimited else f'to epoch {final_epoch}'}"
-          f"{f' or {time_limit:g} min' if time_limit else ''}", file=sys.stderr, flush=True)
-    stop.install()
+
+@dataclasses.dataclass
+class _Run:
+    callbacks: list
+    stop: object     # callbacks.StopControl
+    saver: object    # callbacks.EpochSaver
+    first_epoch: int
+    last_epoch: int
+    goal: str  # e.g. "to epoch 10 or 30 min"
+
+
+def _callbacks(config, info, batches, backup, verbose):
+    """The run's callbacks, in the order they act after each batch and each epoch."""
+    first, target = info["epochs"], backup.target_epochs
+    time_limit_s = None if config.time_limit is None else config.time_limit * 60
+    stop = callbacks.StopControl(time_limit_s)
+    calibration = None
+    if batches.held_out is not None and config.calibration_samples:
+        calibration = callbacks.Calibration(batches.held_out, config.calibration_samples)
+    saver = callbacks.EpochSaver(info, config.checkpoint, backup, calibration)
+    schedule = None
+    if config.lr_schedule == "cosine":
+        steps_left = None if target is None else (target - first) * len(batches.train)
+        if time_limit_s is None and steps_left is None:
+            raise SegmentyError("`lr_schedule` cosine needs `time_limit` or `epochs` to know where the run ends")
+        schedule = callbacks.CosineSchedule(config.learning_rate, time_limit_s, steps_left)
+    photos = callbacks.wild_photos(config.wild)
+    chosen = [stop, schedule, saver,
+              keras.callbacks.CSVLogger(config.log, append=True) if config.log else None,
+              callbacks.WildSnapshots(photos, config.snapshots, info["image_size"]) if photos else None,
+              keras.callbacks.TensorBoard(config.tensorboard) if config.tensorboard else None,
+              callbacks.ProgressLog(unlimited=target is None) if verbose else None]
+    goal = "until Ctrl-C" if target is None else f"to epoch {target}"
+    if config.time_limit:
+        goal += f" or {config.time_limit:g} min"
+    return _Run([c for c in chosen if c is not None], stop, saver, first, UNTIL_STOPPED if target is None else target,
+                goal)
+
+
+def _fit(net, batches, run, verbose):
+    """Train from the first epoch to the last, or until a stop; signals stop at a batch's end."""
+    run.stop.install()
     try:
-        if start_epoch < final_epoch:
-            net.fit(train_data, validation_data=val_data, epochs=final_epoch, initial_epoch=start_epoch,
-                    callbacks=callbacks, verbose=verbose)
+        if run.first_epoch < run.last_epoch:
+            # On the fly, batches are drawn ahead in order; they are all alike, so shuffling adds nothing.
+            net.fit(batches.train, validation_data=batches.validation, epochs=run.last_epoch,
+                    initial_epoch=run.first_epoch, callbacks=run.callbacks, verbose=verbose,
+                    shuffle=isinstance(batches.train, dataset.IndexDataset))
+    except Exception:
+        failure = batches.failure()
+        if failure is not None:  # said plainly, not from inside the backend's data pipeline
+            raise type(failure)(*failure.args) from None
+        raise
     finally:
-        stop.uninstall()
-    saver.set_model(net)  # also when fit had nothing left to do
-    final = saver.current_info()
-    models.save(net, output, final)
-    shutil.rmtree(backup_dir, ignore_errors=True)
-    print(f"saved {output} after {saver.epochs_done} epochs ({stop.describe()}); "
-          f"to continue from it: --model {output}", file=sys.stderr)
+        run.stop.uninstall()
+
+
+def _save(net, config, run, backup):
+    """Save `output` with the info of the last epoch and the find decision calibrated (calibrate.py),
+    then remove the backup: the run ended cleanly."""
+    run.saver.set_model(net)  # also when fit had nothing left to do
+    final = dict(run.saver.current_info())
+    decision = _calibrate_decision(net, final, config)
+    if decision is not None:
+        final["decision"] = decision
+    models.save(net, config.output, final)
+    backup.remove()
+    print(f"saved {config.output} after {run.saver.epochs_done} epochs ({run.stop.describe()}); "
+          "to continue from it, pass it as `model`", file=sys.stderr)
     return final
+
+
+def _calibrate_decision(net, info, config):
+    """The find decision measured on held-out synthetic samples and board-free photos, or None
+    where the run has no page, no backgrounds or no samples for it."""
+    if not config.decision_samples or not info.get("page") or not os.path.isdir(config.backgrounds):
+        return None
+    started = time.monotonic()
+    print(f"calibrating the find decision on {2 * config.decision_samples} synthetic samples and board-free "
+          f"photos ...", file=sys.stderr, flush=True)
+    net = models.with_policy(net, info, "float32")  # as test_segmenter.py runs it on a CPU
+    decision = calibrate.calibrate_model(KerasPredictor(net, info), info, config.pattern, config.backgrounds,
+                                         config.decision_samples)["decision"]
+    if decision is None:
+        print("warning: no synthetic sample was posed right, so the decision is not calibrated: the model "
+              "decides from its masks (train longer)", file=sys.stderr)
+        return None
+    print(f"decision: evidence >= {decision['threshold']} ({decision['true_finds']} true finds, "
+          f"{decision['false_finds']} false of {decision['false_candidates']} candidates; "
+          f"{time.monotonic() - started:.0f} s)", file=sys.stderr)
+    return decision

@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 import random
@@ -29,15 +30,17 @@ def test_same_seed_same_bytes_with_1_and_2_workers(ws, script, tmp_path):
         script("make_samples.py", tmp_path / f"w{w}", 40, "--size", 64, "--seed", 9, "--workers", w,
                "--backgrounds", f"{ws}/background", "--pattern", f"{ws}/pattern", check=0)
     a, b = folder_bytes(tmp_path / "w1"), folder_bytes(tmp_path / "w2")
-    assert len(a) == 40 * 5 and a == b
     ia = json.loads((tmp_path / "w1.json").read_text())
     ib = json.loads((tmp_path / "w2.json").read_text())
-    strip = lambda entries: [{**e, "x": os.path.basename(e["x"]), "y": [os.path.basename(y) for y in e["y"]]} for e in entries]
+    assert len(a) == 40 * 5 and a == b  # an image and 4 masks a sample, nothing else
+    base = os.path.basename
+    strip = lambda entries: [{**e, "x": base(e["x"]), "y": [base(y) for y in e["y"]]} for e in entries]
     assert strip(ia) == strip(ib)
-    e = ia[3]
-    assert e["x"] == f"{tmp_path}/w1/000003_i.jpg"
-    assert [os.path.basename(y) for y in e["y"]] == [f"000003_o_{k}_{n}.png" for k, n in enumerate(["mas", "ver", "hor", "mid"])]
-    assert e["n"] == 4 and (e["pts"] is None or len(e["pts"]) == 5)
+    e = next(e for e in ia[3:] if e["pts"] is not None)
+    n = e["id"]
+    assert e["x"] == f"{tmp_path}/w1/{n:06d}_i.jpg"
+    assert [base(y) for y in e["y"]] == [f"{n:06d}_o_{k}_{m}.png" for k, m in enumerate(["mas", "ver", "hor", "mid"])]
+    assert e["n"] == 4 and len(e["pts"]) == 5
     mask = cv2.imread(e["y"][0], cv2.IMREAD_UNCHANGED)
     assert mask.ndim == 2 and mask.shape == (64, 64)
 
@@ -51,14 +54,11 @@ def test_files_reproduce_from_seed_and_index(ws, tmp_path):
 
 def check_sample(entry, ctx):
     """'ok' if the files are exactly the sample that (seed, index) generates, else 'mismatch'."""
-    image, masks, pts, _ = synth.generate(np.random.default_rng([entry["seed"], entry["index"]]), ctx)
+    image, masks, _, _ = synth.generate(np.random.default_rng([entry["seed"], entry["index"]]), ctx)
     jpeg, pngs = samples.encode_sample(image, masks)
-    with open(entry["x"], "rb") as f:
-        if f.read() != jpeg:
-            return "mismatch"
-    for y, png in zip(entry["y"], pngs):
-        with open(y, "rb") as f:
-            if f.read() != png:
+    for path, data in zip([entry["x"], *entry["y"]], [jpeg, *pngs]):
+        with open(path, "rb") as f:
+            if f.read() != data:
                 return "mismatch"
     return "ok"
 
@@ -132,7 +132,8 @@ def test_a_round_deletes_stale_files_after_switching_the_index(ws, tmp_path):
     second = samples.generate_round(ctx, out, 3, seed=2, progress=False, grace=0)
     assert samples.read_index(out + ".json") == second
     assert not any(os.path.exists(e["x"]) for e in first)
-    assert sorted(os.listdir(out)) == sorted(os.path.basename(p) for e in second for p in [e["x"], *e["y"]])
+    listed = [p for e in second for p in [e["x"], *e["y"]]]
+    assert sorted(os.listdir(out)) == sorted(map(os.path.basename, listed))
 
 
 def test_sigint_leaves_a_valid_index(ws, tmp_path):
@@ -153,6 +154,39 @@ def test_sigint_leaves_a_valid_index(ws, tmp_path):
     for e in entries:  # every listed sample is complete and readable
         assert cv2.imread(e["x"]) is not None
         assert all(cv2.imread(y, cv2.IMREAD_GRAYSCALE) is not None for y in e["y"])
+
+
+LATE_WORKER = """
+import os, sys, time
+from segmenty import samples
+ctx = samples.make_context(sys.argv[1] + "/background", sys.argv[1] + "/pattern", size=32)
+init = samples._init_worker
+
+def late_init():  # every worker but the first starts after the round is over
+    try:
+        os.close(os.open(sys.argv[2] + ".first", os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        time.sleep(2)
+    init()
+
+samples._init_worker = late_init
+samples.generate_round(ctx, sys.argv[2], 2, seed=1, workers=2, progress=False)
+print("done")
+"""
+
+
+def test_a_worker_that_starts_late_still_stops(ws, tmp_path):
+    # The pool's terminate() used to reach such a worker while it still held the parent's
+    # SIGTERM handler, which swallowed it: the round then waited for the worker forever.
+    proc = subprocess.Popen([sys.executable, "-c", LATE_WORKER, ws, str(tmp_path / "s")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a hung worker too
+    assert stdout.strip() == "done", stderr
+    assert len(samples.read_index(f"{tmp_path}/s.json")) == 2
 
 
 def test_preview_sheet(ws, tmp_path):

@@ -1,128 +1,69 @@
-import cv2
+import sys
+
 import numpy as np
 import pytest
 
-from segmenty import samples, synth
+from segmenty import recipes, samples, synth
+from segmenty.errors import InvalidArgument
 from tests.helpers import make_workspace
 
 
 @pytest.fixture(scope="module")
-def ctx(tmp_path_factory):
-    root = make_workspace(tmp_path_factory.mktemp("ws"))
-    return samples.make_context(f"{root}/background", f"{root}/pattern", size=64)
+def ws(tmp_path_factory):
+    return make_workspace(tmp_path_factory.mktemp("ws"), n_backgrounds=3)
 
 
-@pytest.fixture(scope="module")
-def many(ctx):
-    return [synth.generate(np.random.default_rng([11, i]), ctx) for i in range(400)]
+def test_recipes_are_found_by_name_the_original_first():
+    assert recipes.names() == ["segmenty", "robust"]
+    assert recipes.get("robust").__name__ == "segmenty.recipes.robust"
 
 
-def test_shapes_and_types(many, ctx):
-    image, masks, pts, _ = many[1]
-    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
-    assert masks.shape == (64, 64, 4) and masks.dtype == np.uint8
-    assert ctx.mask_names == ["mask", "vertical", "horizontal", "middle"]
+@pytest.mark.parametrize("name", ["fancy", "_private", None])
+def test_an_unknown_recipe_names_the_registered_ones(name):
+    with pytest.raises(InvalidArgument, match=r"^Invalid value for `recipe`\. .* Expected one of segmenty, robust\.$"):
+        recipes.get(name)
 
 
-def test_same_rng_same_sample(ctx):
-    a = synth.generate(np.random.default_rng([5, 7]), ctx)
-    b = synth.generate(np.random.default_rng([5, 7]), ctx)
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_array_equal(a[1], b[1])
+def test_context_lets_its_recipe_prepare(ws):
+    plain = samples.make_context(f"{ws}/background", f"{ws}/pattern", size=32)
+    robust = samples.make_context(f"{ws}/background", f"{ws}/pattern", size=32, recipe="robust")
+    assert not hasattr(plain, "pattern_fine") and robust.pattern_fine.shape == (64, 64, 3)
+    assert plain.pattern.shape == (32, 32, 3) and plain.masks.shape == (32, 32, 4)
 
 
-def test_blank_fraction(many):
-    blank = [pts is None for _, _, pts, _ in many]
-    assert 0.14 < np.mean(blank) < 0.26  # 0.2, +- 3 standard deviations of 400 draws
-    for (_, masks, pts, params) in many:
-        assert (pts is None) == params["blank"]
-        if pts is None:
-            assert not masks.any()
+NEW_RECIPE = '''
+import numpy as np
 
 
-def test_motion_blur_in_about_half(many, ctx):
-    flags = [params["motion_blur"] for *_, params in many]
-    assert 0.42 < np.mean(flags) < 0.58
-    # And it is really applied: re-rendering without it changes the image, masks untouched.
-    for image, masks, _, params in many[:20]:
-        if params["motion_blur"]:
-            plain = synth.render({**params, "motion_blur": False}, ctx)
-            assert not np.array_equal(plain[0], image)
-            np.testing.assert_array_equal(plain[1], masks)
+def sample_params(rng, ctx):
+    return {"level": int(rng.integers(256))}
 
 
-def test_pts_consistent_with_mask(many):
-    ratios = []
-    for _, masks, pts, params in many:
-        if pts is None:
-            continue
-        quad = pts[1:5]
-        inside = (quad >= 2).all() and (quad <= 61).all()
-        if not inside or abs(params["k1"]) > 0.001:  # page fully in view, mild distortion
-            continue
-        quad_area = cv2.contourArea(quad.astype(np.float32))
-        if quad_area < 200:
-            continue
-        ratios.append((masks[..., 0] > 127).sum() / quad_area)
-        cx, cy = pts[0]  # the page centre lies inside the page mask
-        assert masks[int(round(cy)), int(round(cx)), 0] > 127
-    assert len(ratios) >= 5
-    assert 0.9 < np.median(ratios) < 1.1
+def render(params, ctx):
+    image = np.full((ctx.size, ctx.size, 3), params["level"], np.uint8)
+    return image, np.zeros((ctx.size, ctx.size, len(ctx.mask_names)), np.uint8), None
+'''
 
 
-def test_masks_binary_apart_from_edges(many):
-    masks = np.stack([m for _, m, pts, _ in many if pts is not None])
-    assert (masks == 255).mean() > 0.05  # not empty
-    assert ((masks > 0) & (masks < 255)).mean() < 0.1
-    # In-between values lie along edges: near both sides of the 0.5 boundary. Extreme
-    # perspective can stretch an edge's ramp, so this holds for almost all pixels, not all.
-    kernel = np.ones((9, 9), np.uint8)
-    stray = 0
-    for m in masks[..., 0]:
-        between = (m > 16) & (m < 240)
-        edge = (cv2.dilate((m < 128).astype(np.uint8), kernel) > 0) & (cv2.dilate((m >= 128).astype(np.uint8), kernel) > 0)
-        stray += (between & ~edge).sum()
-    assert stray / masks[..., 0].size < 0.01
+def test_a_new_recipe_is_one_file(ws, tmp_path, monkeypatch):
+    (tmp_path / "flat.py").write_text(NEW_RECIPE)
+    monkeypatch.setattr(recipes, "__path__", [*recipes.__path__, str(tmp_path)])
+    recipes._registry.cache_clear()
+    try:
+        assert "flat" in recipes.names()
+        ctx = samples.make_context(f"{ws}/background", f"{ws}/pattern", size=32, recipe="flat")
+        image, masks, pts, params = synth.generate(np.random.default_rng(0), ctx)
+        assert (image == params["level"]).all() and masks.shape == (32, 32, 4) and pts is None
+    finally:
+        recipes._registry.cache_clear()
+        sys.modules.pop("segmenty.recipes.flat", None)
 
 
-def test_shade_gradient():
-    page = np.full((5, 4, 3), 255, np.uint8)
-    out = synth.shade(page, [[1.0, 0.5, 0.0], [0.0, 0.0, 1.0]])  # RGB top, bottom
-    assert out[0, 0].tolist() == [0, 128, 255]  # BGR of the top colour
-    assert out[4, 3].tolist() == [255, 0, 0]
-    assert out[2, 1].tolist() == [128, 64, 128]
-
-
-@pytest.mark.parametrize("length", [4, 5])
-@pytest.mark.parametrize("direction", range(8))
-def test_line_blur_matches_convolution(direction, length):
-    img = np.random.default_rng(direction).integers(0, 255, (20, 24, 3), dtype=np.uint8)
-    kernel = np.zeros((5, 5), np.float32)  # centred on (2, 2); an even length drops the far end's last step
-    dx, dy = [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)][direction]
-    for k in range(-2, 3 if length % 2 else 2):
-        kernel[2 + k * dy, 2 + k * dx] = 1 / length
-    expected = cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
-    assert np.abs(synth.line_blur(img, length, direction).astype(int) - expected).max() <= 1
-
-
-def test_undistort_map_and_undistort_points_agree():
-    # The image is remapped with the map, pts moved with undistort_points: a pixel's map entry
-    # (where its colour comes from) must undistort back onto that pixel.
-    for focal, principal, k1 in [(16.0, (128.0, 120.0), 0.002), (4.5, (30.2, 33.9), -0.001)]:
-        size = 256 if focal > 10 else 64
-        xy_map = synth.undistort_map(size, focal, principal, k1)
-        pixels = np.float64([[0, 0], [size - 1, 7], [size // 2, size // 3], [5, size - 1]])
-        sources = xy_map[pixels[:, 1].astype(int), pixels[:, 0].astype(int)]
-        assert np.abs(sources - pixels).max() > 1  # the lens moves them
-        # cv2.undistortPoints inverts iteratively: up to 0.4 px off at these strong lenses' corners.
-        np.testing.assert_allclose(synth.undistort_points(sources, focal, principal, k1), pixels, atol=0.5)
-
-
-def test_sizes_scale(ctx):
-    p = synth.sample_params(np.random.default_rng(0), ctx)
-    assert 14 * 64 / 256 <= p["focal"] <= 20 * 64 / 256
-    assert p["ellipses"]["axes"].max() <= 51 * 64 // 256
-    corners = [synth.sample_quad(np.random.default_rng(i), 64) for i in range(200)]
-    spans = [np.linalg.norm(c[:, None] - c[None], axis=2).max() for c in corners]
-    assert max(spans) <= 2 * 64 * 1.01  # corners lie on a circle of radius <= 256 * 64 / 256
-    assert min(spans) >= 2 * 8 * np.sin(np.pi / 8) * 0.99  # and radius >= 32 * 64 / 256
+@pytest.mark.parametrize("recipe", ["segmenty", "robust"])
+def test_generate_is_sample_params_then_render(ws, recipe):
+    ctx = samples.make_context(f"{ws}/background", f"{ws}/pattern", size=32, blank_prob=0, recipe=recipe)
+    image, masks, pts, params = synth.generate(np.random.default_rng(3), ctx)
+    again = synth.render(synth.sample_params(np.random.default_rng(3), ctx), ctx)
+    for a, b in zip((image, masks, pts), again):
+        np.testing.assert_array_equal(a, b)
+    assert pts.shape == (5, 2) and masks.any()

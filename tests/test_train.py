@@ -1,6 +1,8 @@
 import csv
 import json
+import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,8 +13,9 @@ import keras
 import numpy as np
 import pytest
 
-from segmenty import dataset, model as models, samples
-from segmenty.train import train
+from segmenty import model as models, samples
+from segmenty.errors import InvalidArgument
+from segmenty.train import TrainConfig, train
 from tests.conftest import ROOT
 from tests.helpers import make_workspace
 
@@ -31,13 +34,18 @@ def ws(tmp_path_factory):
     return root
 
 
-def run_args(ws, tmp_path, **kw):
-    args = dict(train_index=f"{ws}/training.json", validation_index=f"{ws}/validation.json", preset="tiny",
-                batch_size=10, model_path=str(tmp_path / "root.keras"), output=str(tmp_path / "save.keras"),
+def config(ws, tmp_path, **kw):
+    args = dict(train=f"{ws}/training.json", validation=f"{ws}/validation.json", preset="tiny",
+                batch_size=10, model=str(tmp_path / "root.keras"), output=str(tmp_path / "save.keras"),
                 checkpoint=str(tmp_path / "ck.keras"), log=str(tmp_path / "training.log"), wild=f"{ws}/wild",
-                snapshots=str(tmp_path / "snapshots"), pattern=f"{ws}/pattern", seed=0, verbose=0)
+                snapshots=str(tmp_path / "snapshots"), pattern=f"{ws}/pattern", seed=0,
+                decision_samples=0)  # calibrating the decision is tested once, below
     args.update(kw)
-    return args
+    return TrainConfig(**args)
+
+
+def run(ws, tmp_path, verbose=0, **kw):
+    return train(config(ws, tmp_path, **kw), verbose=verbose)
 
 
 def read_log(path):
@@ -46,7 +54,7 @@ def read_log(path):
 
 
 def test_one_epoch_writes_everything(ws, tmp_path):
-    info = train(**run_args(ws, tmp_path, epochs=1))
+    info = run(ws, tmp_path, epochs=1)
     assert info["epochs"] == 1 and info["mask_names"] == ["mask", "vertical", "horizontal", "middle"]
     rows = read_log(tmp_path / "training.log")
     assert len(rows) == 1 and rows[0]["epoch"] == "0"
@@ -69,9 +77,8 @@ def test_one_epoch_writes_everything(ws, tmp_path):
 
 
 def test_resume_continues_numbering_and_appends(ws, tmp_path):
-    train(**run_args(ws, tmp_path, epochs=2))
-    info = train(**run_args(ws, tmp_path, epochs=1, model_path=str(tmp_path / "save.keras"),
-                            output=str(tmp_path / "save2.keras")))
+    run(ws, tmp_path, epochs=2)
+    info = run(ws, tmp_path, epochs=1, model=str(tmp_path / "save.keras"), output=str(tmp_path / "save2.keras"))
     assert info["epochs"] == 3
     rows = read_log(tmp_path / "training.log")
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]  # one header, appended
@@ -103,132 +110,41 @@ def easy_index(folder, n=60, size=32):
 
 def test_loss_falls_on_an_easy_set(ws, tmp_path):
     index = easy_index(str(tmp_path / "easy"))
-    train(**run_args(ws, tmp_path, epochs=6, steps_per_epoch=20, train_index=index, validation_index=None))
+    run(ws, tmp_path, epochs=6, steps_per_epoch=20, train=index, validation=None)
     losses = [float(r["loss"]) for r in read_log(tmp_path / "training.log")]
     assert losses[-1] < 0.7 * losses[0], losses
 
 
-def test_preset_sizes():
-    model = models.build_model(models.preset_config("segmenty"), ["a", "b", "c", "d"])
-    assert model.count_params() == 6_480_196
-    assert 75e9 < models.count_flops(models.preset_config("segmenty"), 4) < 76e9  # SPEC: 75.6 measured
-    lite = models.build_model(models.preset_config("lite"), ["a", "b", "c", "d"])
-    assert 300_000 <= lite.count_params() <= 1_000_000
-    sys.path.insert(0, ROOT)
-    import train_segmenter
-    for preset, text in train_segmenter.PRESET_SIZES.items():
-        assert models.describe(preset) == text
-
-
-def test_skip_conv_is_concat_then_conv_in_less_memory(tmp_path):
-    keras.utils.set_random_seed(0)
-    config = models.preset_config("tiny")
-    joined = models.build_model(config, ["a", "b"])
-    split = models.build_model({**config, "skip_conv": True}, ["a", "b"])
-    assert [w.shape for w in split.get_weights()] == [w.shape for w in joined.get_weights()]
-    split.set_weights(joined.get_weights())
-    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype(np.float32)
-    expected = joined.predict(x, verbose=0)
-    # Two convolutions sum in another order than one: float32 rounding, ~1e-5 after 10 layers.
-    np.testing.assert_allclose(split.predict(x, verbose=0), expected, atol=1e-4)
-    split.save(tmp_path / "split.keras")
-    loaded = keras.models.load_model(tmp_path / "split.keras")  # plain load: the layer is registered
-    assert any(isinstance(layer, models.SkipConv2D) for layer in loaded.layers)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-4)
-
-
-@pytest.mark.parametrize("size, channels_in, channels_out, activation", [((8, 8), 3, 5, None), ((5, 7), 4, 2, "relu")])
-def test_subpixel_deconv_is_conv2d_transpose(size, channels_in, channels_out, activation):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, *size, channels_in)).astype(np.float32)
-    reference = keras.layers.Conv2DTranspose(channels_out, 3, strides=2, padding="same", activation=activation)
-    subpixel = models.SubPixelConv2DTranspose(channels_out, 3, strides=2, padding="same", activation=activation)
-    reference.build(x.shape)
-    subpixel.build(x.shape)
-    weights = [rng.standard_normal(w.shape).astype(np.float32) for w in reference.get_weights()]
-    reference.set_weights(weights)
-    subpixel.set_weights(weights)  # the same kernel layout: a .keras file of either loads into the other
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(subpixel(x)), keras.ops.convert_to_numpy(reference(x)), atol=1e-5)
-    # The parity split is the only thing that differs: a kernel flipped in one axis must not match.
-    flipped = models.SubPixelConv2DTranspose(channels_out, 3, strides=2, padding="same", activation=activation)
-    flipped.build(x.shape)
-    flipped.set_weights([weights[0][::-1].copy(), weights[1]])
-    assert np.abs(keras.ops.convert_to_numpy(flipped(x)) - keras.ops.convert_to_numpy(reference(x))).max() > 1e-2
-
-
-def test_subpixel_deconv_falls_back_for_other_shapes():
-    x = np.random.default_rng(1).standard_normal((1, 6, 6, 2)).astype(np.float32)
-    reference = keras.layers.Conv2DTranspose(3, 4, strides=2, padding="valid")
-    other = models.SubPixelConv2DTranspose(3, 4, strides=2, padding="valid")
-    reference.build(x.shape)
-    other.build(x.shape)
-    other.set_weights(reference.get_weights())
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(other(x)), keras.ops.convert_to_numpy(reference(x)), atol=1e-5)
-
-
-def test_fully_convolutional():
-    model = models.build_model(models.preset_config("tiny"), ["a"])
-    assert model.predict(np.zeros((1, 64, 96, 3), np.float32), verbose=0).shape == (1, 64, 96, 1)
-
-
 def test_mask_count_mismatch_names_both(ws, tmp_path):
-    train(**run_args(ws, tmp_path, epochs=1))
+    run(ws, tmp_path, epochs=1)
     entries = json.load(open(f"{ws}/training.json"))
     three = [{**e, "y": e["y"][:3], "n": 3} for e in entries]
     (tmp_path / "three.json").write_text(json.dumps(three))
     with pytest.raises(models.SegmentyError, match=r"3 masks per sample but the model has 4 outputs"):
-        train(**run_args(ws, tmp_path, epochs=1, train_index=str(tmp_path / "three.json"),
-                         validation_index=None, model_path=str(tmp_path / "save.keras")))
+        run(ws, tmp_path, epochs=1, train=str(tmp_path / "three.json"), validation=None,
+            model=str(tmp_path / "save.keras"))
 
 
 def test_resumed_model_wins_with_a_warning(ws, tmp_path, capsys):
-    train(**run_args(ws, tmp_path, epochs=1))
-    info = train(**run_args(ws, tmp_path, epochs=1, preset="lite", image_size=64,
-                            model_path=str(tmp_path / "save.keras"), output=str(tmp_path / "b.keras")))
+    run(ws, tmp_path, epochs=1)
+    info = run(ws, tmp_path, epochs=1, preset="lite", image_size=64, model=str(tmp_path / "save.keras"),
+               output=str(tmp_path / "b.keras"))
     assert info["preset"] == "tiny" and info["image_size"] == 32
     err = capsys.readouterr().err
-    assert "warning: --preset lite ignored" in err and "warning: --image-size 64 ignored" in err
-
-
-def test_dataset_retries_then_skips(ws, tmp_path, capsys):
-    entries = dataset.load_entries(f"{ws}/training.json")[:4]
-    entries[1] = {**entries[1], "x": str(tmp_path / "gone.jpg")}
-    (tmp_path / "idx.json").write_text(json.dumps(entries))
-    data = dataset.IndexDataset(str(tmp_path / "idx.json"), 4, 32, 4, shuffle=False, retry_delay=0.01)
-    x, y = data[0]
-    assert x.shape == (4, 32, 32, 3) and y.shape == (4, 32, 32, 4)
-    assert x.max() > 1 and y.max() <= 1  # RGB 0..255 in, masks 0..1 out
-    assert data.skipped == 1 and "skipped unreadable sample" in capsys.readouterr().err
-    entries[0] = entries[2] = {**entries[0], "x": str(tmp_path / "gone.jpg")}
-    (tmp_path / "idx.json").write_text(json.dumps(entries))
-    data = dataset.IndexDataset(str(tmp_path / "idx.json"), 4, 32, 4, shuffle=False, retry_delay=0.01)
-    with pytest.raises(RuntimeError, match="3 of 4 samples"):
-        data[0]
-
-
-def test_dataset_reads_rgb(ws):
-    entry = dataset.load_entries(f"{ws}/training.json")[0]
-    x, _ = dataset.read_sample(entry, 32, 4)
-    bgr = cv2.imread(entry["x"])
-    np.testing.assert_array_equal(x[..., 0], bgr[..., 2])
+    assert "warning: `preset`='lite' ignored" in err and "warning: `image_size`=64 ignored" in err
 
 
 def test_on_the_fly(ws, tmp_path):
     os.chdir(ws)
-    info = train(**run_args(ws, tmp_path, epochs=1, on_the_fly=True, steps_per_epoch=3,
-                            backgrounds=f"{ws}/background", validation_index=None))
+    info = run(ws, tmp_path, epochs=1, on_the_fly=True, steps_per_epoch=3, backgrounds=f"{ws}/background",
+               validation=None, workers=2, time_limit=1e-4)
     assert info["epochs"] == 1
-    ctx = samples.make_context(f"{ws}/background", f"{ws}/pattern", size=32)
-    a = dataset.OnTheFlyDataset(ctx, 2, 3, seed=5)
-    b = dataset.OnTheFlyDataset(ctx, 2, 3, seed=5)
-    np.testing.assert_array_equal(a[1][0], b[1][0])
-    a.on_epoch_end()
-    assert not np.array_equal(a[1][0], b[1][0])  # a new epoch draws new samples
+    assert not multiprocessing.active_children()  # the time limit stopped the sample processes too
 
 
 def test_time_limit_mid_epoch_says_where_it_stopped(ws, tmp_path, capsys):
     # 6 ms: the first batch (compiling included) outlasts it, so epoch 1 stops after 1 of its 10.
-    info = train(**run_args(ws, tmp_path, time_limit=1e-4, steps_per_epoch=10))
+    info = run(ws, tmp_path, time_limit=1e-4, steps_per_epoch=10)
     err = capsys.readouterr().err
     assert "after 1 epochs (time limit; the last one stopped after 1 of 10 batches)" in err
     assert info["epochs"] == 1 and models.read_info(str(tmp_path / "save.keras"))["epochs"] == 1
@@ -239,7 +155,7 @@ def cli(ws, tmp_path, *extra):
             "--train", f"{ws}/training.json", "--validation", f"{ws}/validation.json", "--model",
             str(tmp_path / "root.keras"), "--output", str(tmp_path / "save.keras"), "--checkpoint",
             str(tmp_path / "ck.keras"), "--log", str(tmp_path / "training.log"), "--wild", "none",
-            "--pattern", f"{ws}/pattern", *extra]
+            "--pattern", f"{ws}/pattern", "--decision-samples", "0", *extra]  # a tiny model poses nothing
 
 
 def wait_for(predicate, timeout=180):
@@ -260,6 +176,29 @@ def test_sigint_saves_a_model_that_loads(ws, tmp_path):
     assert "Traceback" not in err and "Ctrl-C" in err
     model, info = models.load(str(tmp_path / "save.keras"))
     assert info["epochs"] >= 1 and model.output_shape[-1] == 4
+
+
+def children(pid):
+    return [int(p) for p in subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                                           text=True).stdout.split()]
+
+
+def test_ctrl_c_on_the_fly_stops_the_sample_processes(ws, tmp_path):
+    shared_memory = set(os.listdir("/dev/shm"))
+    args = cli(ws, tmp_path, "--on-the-fly", "--workers", "2", "--steps-per-epoch", "3", "--backgrounds",
+               f"{ws}/background", "--validation", "none")
+    # A session of its own: Ctrl-C at a terminal signals every process of the foreground group.
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert wait_for(lambda: (tmp_path / "ck.keras").exists())
+    workers = children(proc.pid)
+    assert len(workers) == 2
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "Ctrl-C" in err
+    assert models.read_info(str(tmp_path / "save.keras"))["epochs"] >= 1
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")]  # no orphans
+    assert set(os.listdir("/dev/shm")) <= shared_memory  # nothing left behind
 
 
 def test_kill_9_then_restart_resumes(ws, tmp_path):
@@ -283,6 +222,9 @@ def test_kill_9_then_restart_resumes(ws, tmp_path):
     (None, r"^error: no sample index at .*missing\.json \(run make_samples\.py first\)$"),
     ("{not json", r"^error: corrupt sample index"),
     ("[]", r"^error: the sample index .* is empty"),
+    # Its folder deleted: one line at the start, not a RuntimeError after every sample's retries.
+    ('[{"x": "gone/0_i.jpg", "y": ["gone/0_o_0_mas.png"]}, {"x": "gone/1_i.jpg", "y": ["gone/1_o_0_mas.png"]}]',
+     r"^error: none of the 2 samples listed in .*bad\.json exists \(e\.g\. .*gone/0_i\.jpg\)"),
 ])
 def test_bad_index(tmp_path, script, content, message):
     path = tmp_path / ("missing.json" if content is None else "bad.json")
@@ -290,13 +232,60 @@ def test_bad_index(tmp_path, script, content, message):
         path.write_text(content)
     proc = script("train_segmenter.py", "--train", path, "--preset", "tiny", cwd=tmp_path)
     assert proc.returncode == 2
-    assert __import__("re").match(message, proc.stderr.strip().splitlines()[-1])
-    assert "Traceback" not in proc.stderr
+    assert re.match(message, proc.stderr.strip())  # one line
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("batch_size", 0, "a positive integer"), ("epochs", 2.5, "a positive integer"), ("time_limit", -1, "minutes > 0"),
+    ("lr_schedule", "linear", "constant or cosine"), ("sample_size", 16, "an integer >= 32"),
+])
+def test_config_names_the_field(field, value, expected):
+    with pytest.raises(InvalidArgument, match=rf"^Invalid value for `{field}`. Received: {field}={value!r}. "
+                                              rf"Expected {expected}.$"):
+        TrainConfig(**{field: value})
+
+
+def test_command_line_names_the_flag(script, tmp_path):
+    proc = script("train_segmenter.py", "--batch-size", "0", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("error: Invalid value for --batch-size. Received: batch_size=0. "
+                                   "Expected a positive integer.")
+
+
+def test_help_shows_every_flag_and_default(capsys):
+    sys.path.insert(0, ROOT)
+    import train_segmenter
+    with pytest.raises(SystemExit) as exit:
+        train_segmenter.main(["--help"])
+    assert exit.value.code == 0
+    shown = capsys.readouterr().out
+    flags = re.findall(r"^  (--[a-z-]+)", shown, re.M)
+    assert flags == ["--train", "--validation", "--preset", "--image-size", "--batch-size", "--epochs",
+                     "--steps-per-epoch", "--time-limit", "--learning-rate", "--lr-schedule", "--model", "--output",
+                     "--checkpoint", "--log", "--wild", "--snapshots", "--on-the-fly", "--pattern", "--backgrounds",
+                     "--recipe", "--blank-prob", "--sample-size", "--workers", "--seed", "--mixed-precision",
+                     "--distribute", "--tensorboard", "--decision-samples"]
+    one_line = " ".join(shown.split())
+    for default in ("training.json", "validation.json", "(default: 25)", "(default: 0.001)", "(default: constant)",
+                    "root.keras", "save.keras", "/tmp/model.keras", "training.log", "(default: wild)",
+                    "(default: snapshots)", "(default: pattern)", "(default: background)", "(default: segmenty)",
+                    "(default: 0.2)", "(default: auto)", "(default: random)", "(default: until stopped)"):
+        assert default in one_line, default
+    assert one_line.count("(default") == len(flags)  # each flag says what it does when left out
+
+
+def test_a_log_file_gets_one_line_per_epoch(ws, tmp_path, capsys):
+    run(ws, tmp_path, verbose="auto", epochs=2, steps_per_epoch=2, validation=None, wild=None)  # stdout: captured
+    lines = capsys.readouterr().out.splitlines()
+    assert "\r" not in "".join(lines) and len(lines) == 2, lines
+    assert lines[0].startswith("Epoch 1/2: 2/2 steps - ") and lines[1].startswith("Epoch 2/2: 2/2 steps - ")
+    assert " - loss: " in lines[1] and " - tpr: " in lines[1]
 
 
 def test_train_leaves_the_callers_dtype_policy_alone(ws, tmp_path):
     assert keras.config.dtype_policy().name == "float32"
-    train(**run_args(ws, tmp_path, epochs=1, mixed_precision="on", wild="none", validation_index=None))
+    run(ws, tmp_path, epochs=1, mixed_precision="on", wild="none", validation=None)
     assert models.read_info(str(tmp_path / "save.keras"))["epochs"] == 1
     assert keras.config.dtype_policy().name == "float32"  # models built afterwards are float32 again
 
@@ -309,10 +298,10 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, {ROOT!r})
-from segmenty.train import train
-info = train(train_index="{ws}/training.json", validation_index=None, preset="tiny", batch_size=10, epochs=1,
-             model_path="none", output="{tmp_path}/d.keras", checkpoint=None, log=None, wild=None,
-             pattern="{ws}/pattern", distribute=True, verbose=0)
+from segmenty.train import TrainConfig, train
+info = train(TrainConfig(train="{ws}/training.json", validation=None, preset="tiny", batch_size=10, epochs=1,
+                         model="none", output="{tmp_path}/d.keras", checkpoint=None, log=None, wild=None,
+                         pattern="{ws}/pattern", distribute=True), verbose=0)
 print("epochs", info["epochs"])
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -320,32 +309,26 @@ print("epochs", info["epochs"])
     assert "2 device(s)" in proc.stderr and "epochs 1" in proc.stdout
 
 
-def test_cosine_schedule_falls_to_a_fiftieth():
-    from segmenty.train import CosineSchedule
-    s = CosineSchedule(1e-3, steps=100)
-    assert s.rate(0) == pytest.approx(1e-3)
-    assert s.rate(0.5) == pytest.approx((1e-3 + 2e-5) / 2)
-    assert s.rate(1) == pytest.approx(2e-5) and s.rate(3) == pytest.approx(2e-5)
-
-
 def test_cosine_schedule_lowers_the_optimizers_rate(ws, tmp_path):
-    info = train(**run_args(ws, tmp_path, epochs=2, lr_schedule="cosine"))
+    run(ws, tmp_path, epochs=2, lr_schedule="cosine")
     net, _ = models.load(str(tmp_path / "save.keras"))
     assert float(np.asarray(net.optimizer.learning_rate)) < 1e-3 / 5
     with pytest.raises(models.SegmentyError, match="needs `time_limit` or `epochs`"):
-        train(**run_args(ws, tmp_path, lr_schedule="cosine", output=str(tmp_path / "x.keras")))
+        run(ws, tmp_path, lr_schedule="cosine", output=str(tmp_path / "x.keras"))
 
 
-def test_auto_precision_is_bf16_only_where_a_cpu_runs_it_natively(tmp_path, monkeypatch):
-    from segmenty.devices import cpu_has_amx_bf16, gpu_count, set_precision
-    amx, plain = tmp_path / "amx", tmp_path / "plain"
-    amx.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile\n")
-    plain.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")  # bf16 dot products, no AMX
-    assert cpu_has_amx_bf16(str(amx)) == (keras.config.backend() == "tensorflow")
-    assert not cpu_has_amx_bf16(str(plain))
-    assert not cpu_has_amx_bf16(str(tmp_path / "missing"))
-    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # no oneDNN, no AMX kernels
-    assert not cpu_has_amx_bf16(str(amx))
-    assert set_precision("auto") == ("mixed_bfloat16" if gpu_count() else "float32")
-    assert set_precision("on") == "mixed_bfloat16"
-    assert set_precision("off") == "float32"  # conftest resets the policy after each test anyway
+def test_the_model_carries_its_page_and_the_decision_calibrated_when_training_ends(ws, tmp_path, monkeypatch):
+    from segmenty import calibrate
+    seen = {}
+
+    def measured(predictor, info, pattern, backgrounds, count, seed=0):
+        seen.update(pattern=pattern, backgrounds=backgrounds, count=count, page=info.get("page"))
+        return {"page": info["page"], "decision": decision}
+    decision = {"threshold": 0.42, "scale": 0.05, "true_finds": 3, "false_candidates": 4, "recall": 1.0,
+                "false_finds": 0}
+    monkeypatch.setattr(calibrate, "calibrate_model", measured)
+    run(ws, tmp_path, epochs=1, backgrounds=f"{ws}/background", decision_samples=3)
+    info = models.read_info(str(tmp_path / "save.keras"))
+    assert info["decision"] == decision
+    assert info["page"]["size"] == [850, 1100] and seen["count"] == 3 and seen["pattern"] == f"{ws}/pattern"
+    assert "decision" not in models.read_info(str(tmp_path / "ck.keras"))  # checkpoints decide by their masks
