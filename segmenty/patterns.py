@@ -2,18 +2,33 @@
 
 Writes a pattern folder:
 
-    pattern/full.{svg,png}     the page as printed
-    pattern/<mask>.{svg,png}   one per mask; inside = white (255), outside = black (0)
+    pattern/full.png           the page as printed (full.svg too where a preset draws it from shapes)
+    pattern/<mask>.{svg,png}   one per mask; inside = white (255), outside = black (0). Mask 0 is
+                               the pattern area: what is printed, without the paper around it
     pattern/pattern.json       {"full": "full.png", "masks": [names in output-channel order], ...}
+    pattern/pattern.pdf        with `paper`: the page to print, at the size pattern.json records
+
+pattern.json's optional fields:
+
+    "points": [{"name": "r0c0", "xy": [x, y]}, ...]   named points in full.png pixels
+    "size_mm": [w, h]          the pattern area (mask 0's region) as printed, in mm
+    "refine": "chessboard"     where the points are chessboard corners (sub-pixel refinable)
+
+All coordinates are OpenCV's: (0, 0) is the centre of the top-left pixel, so a square's edge
+drawn at x = 150 lies at x = 149.5, and mask 0's outline runs half a pixel outside its white
+pixels (pattern_area). The presets: the original's page of circles (segmenty, the default),
+a chessboard, a ChArUco board and a single ArUco marker (drawn by OpenCV's cv2.aruco), and a
+symmetric or asymmetric circle grid as OpenCV's calibration uses; or any image (`from_image`).
 
 Every image of a folder has the same size. Sample generation and training read only
 `pattern.json` and the PNGs, so a folder made by hand (a `full.png`, any number of mask
 PNGs, and a `pattern.json` listing them) works the same as a generated one.
 
-Each preset is a list of shapes per image; both the SVG (svgwrite) and the PNG (OpenCV,
-anti-aliased) are drawn from that one list, so they always agree.
+A preset drawn from shapes is a list of shapes per image; both the SVG (svgwrite) and the PNG
+(anti-aliased) are drawn from that one list, so they always agree.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -25,10 +40,10 @@ import numpy as np
 
 from segmenty.errors import InvalidArgument, SegmentyError
 
-PRESETS = ("segmenty", "chessboard")
+PRESETS = ("segmenty", "chessboard", "charuco", "circles", "aruco")
 BLACK, WHITE = 0, 255
 
-# The original's page and grid (SPEC.md, "Pattern geometry").
+# The original's page and grid (docs/original.md, "Pattern").
 PAGE_W, PAGE_H = 850, 1100
 GRID_COLS, GRID_ROWS, GRID_DX, GRID_DY = 9, 11, 85, 100
 CIRCLE_R, CIRCLE_STROKE = 32, 8
@@ -169,13 +184,199 @@ def render(width, height, shapes):
     return np.round(img).astype(np.uint8)
 
 
+# ---------------------------------------------------------------- presets
+
+def segmenty_points():
+    """(names, N x 2) of the original pattern's 30 circle centres, r{row}c{col} row by row (OpenCV coordinates)."""
+    cells = segmenty_cells()
+    return [f"r{iy // 2}c{ix // 2}" for ix, iy, _, _ in cells], np.float64([[x, y] for *_, x, y in cells]) - 0.5
+
+
+def chessboard_points(cols, rows, square=SQUARE):
+    """(names, N x 2) of a chessboard's inner corners, r{row}c{col} row by row from the top-left.
+
+    OpenCV coordinates: the corner drawn at x = 150 (a square's edge) lies at x = 149.5.
+    """
+    m = square / 2
+    names = [f"r{r}c{c}" for r in range(rows - 1) for c in range(cols - 1)]
+    xy = [[m + (c + 1) * square - 0.5, m + (r + 1) * square - 0.5] for r in range(rows - 1) for c in range(cols - 1)]
+    return names, np.float64(xy)
+
+
+def circles_grid(cols, rows, square=SQUARE, asymmetric=False):
+    """Shapes and centres of a circle grid as OpenCV's calibration uses it (cv2.findCirclesGrid).
+
+    Symmetric: `cols` x `rows` circles `square` px apart. Asymmetric (OpenCV's acircles): rows
+    `square` / 2 px apart, each shifted by half the in-row spacing from the one before, as in
+    OpenCV's object points ((2 col + row % 2) s, row s) with s = square / 2. The pattern area
+    is the circles' extent plus `g` on each side (half a spacing; the asymmetric grid's s), and
+    the paper margin beyond it another `g`.
+
+    Returns:
+        tuple ({"full", "mask": (w, h, shapes)}, names r{row}c{col}, N x 2 centres in OpenCV coordinates).
+    """
+    if asymmetric:
+        s = square / 2
+        units = [((2 * c + r % 2) * s, r * s) for r in range(rows) for c in range(cols)]
+        g, radius = s, 0.3 * s
+    else:
+        units = [(c * square, r * square) for r in range(rows) for c in range(cols)]
+        g, radius = square / 2, 0.25 * square
+    units = np.float64(units)
+    centres = units + 2 * g
+    w, h = (int(round(v)) for v in units.max(0) + 4 * g)
+    full = [rect(0, 0, w, h, WHITE)] + [circle(x, y, radius, BLACK) for x, y in centres]
+    area = [rect(0, 0, w, h, BLACK), rect(g, g, w - 2 * g, h - 2 * g, WHITE)]
+    names = [f"r{r}c{c}" for r in range(rows) for c in range(cols)]
+    return {"full": (w, h, full), "mask": (w, h, area)}, names, centres - 0.5
+
+
+def aruco_dictionary(name):
+    """OpenCV's predefined ArUco dictionary called `name` (e.g. "DICT_4X4_50")."""
+    known = sorted(n for n in dir(cv2.aruco) if n.startswith("DICT_"))
+    if name not in known:
+        raise InvalidArgument("dictionary", name, f"one of OpenCV's ArUco dictionaries: {', '.join(known)}")
+    return cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, name))
+
+
+def charuco_board(cols, rows, square, dictionary, marker_ratio):
+    """(full.png drawn by cv2.aruco.CharucoBoard, names = corner ids, N x 2 inner corners).
+
+    The page has the chessboard preset's layout: `square` px squares and half a square of paper
+    around them, so the chessboard's masks fit it.
+    """
+    if not 0 < marker_ratio < 1:
+        raise InvalidArgument("marker_ratio", marker_ratio, "a marker side as a share of a square, between 0 and 1")
+    markers = aruco_dictionary(dictionary)
+    needed, available = cols * rows // 2, markers.bytesList.shape[0]
+    if needed > available:
+        raise SegmentyError(f"a {cols}x{rows} ChArUco board needs {needed} markers, but `dictionary` "
+                            f"{dictionary} has {available}: expected fewer squares or a larger dictionary")
+    board = cv2.aruco.CharucoBoard((cols, rows), float(square), float(marker_ratio * square), markers)
+    m = square // 2
+    full = board.generateImage(((cols + 1) * square, (rows + 1) * square), marginSize=m)
+    corners = board.getChessboardCorners()[:, :2] + m - 0.5  # board units are pixels here
+    return full, [str(i) for i in range(len(corners))], np.float64(corners)
+
+
+def aruco_marker(dictionary, marker_id, square):
+    """(full.png: one marker with a quiet zone of one cell, its pattern area's mask, corner names, 4 x 2 corners).
+
+    `square` is the side of one of the marker's cells in pixels; the corners are those
+    cv2.aruco.ArucoDetector reports: the black border's outer corners, clockwise from the top-left.
+    """
+    markers = aruco_dictionary(dictionary)
+    available = markers.bytesList.shape[0]
+    if not isinstance(marker_id, int) or not 0 <= marker_id < available:
+        raise InvalidArgument("marker_id", marker_id, f"an id of {dictionary}, 0 to {available - 1}")
+    side = (markers.markerSize + 2) * square
+    marker = cv2.aruco.generateImageMarker(markers, marker_id, side, borderBits=1)
+    full = cv2.copyMakeBorder(marker, square, square, square, square, cv2.BORDER_CONSTANT, value=WHITE)
+    mask = np.zeros_like(full)
+    mask[square:square + side, square:square + side] = WHITE
+    a, b = square - 0.5, square + side - 0.5
+    return full, mask, ["tl", "tr", "br", "bl"], np.float64([[a, a], [b, a], [b, b], [a, b]])
+
+
+# ---------------------------------------------------------------- any image
+
+INK_LEVEL = 48  # how far below white (255) a pixel's darkest channel must be to count as printed
+
+
+def printed_area(image, ink_level=INK_LEVEL):
+    """The box (x0, y0, x1, y1) of an image's printed pixels on white paper, x1 and y1 exclusive.
+
+    A pixel is printed where its darkest channel is more than `ink_level` below white.
+
+    Raises:
+        SegmentyError: when nothing is printed.
+    """
+    darkest = image.min(axis=2) if image.ndim == 3 else image
+    ys, xs = np.nonzero(darkest < 255 - ink_level)
+    if not len(xs):
+        raise SegmentyError("no printed area in `from_image`: it is all white; expected a pattern on white "
+                            "paper (or give its `area`)")
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _image_area(image, margin, area):
+    """The pattern area of a user's image: `area`, or the image less `margin`, or its printed area."""
+    h, w = image.shape[:2]
+    if margin is not None and area is not None:
+        raise SegmentyError("give `margin` or `area`, not both")
+    if area is not None:
+        try:
+            x0, y0, x1, y1 = (int(v) for v in (area.split(",") if isinstance(area, str) else area))
+        except (TypeError, ValueError):
+            x0 = y0 = x1 = y1 = -1
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise InvalidArgument("area", area, f"x0,y0,x1,y1: integers with 0 <= x0 < x1 <= {w} and "
+                                  f"0 <= y0 < y1 <= {h} (the image's size; x1 and y1 exclusive)")
+        return x0, y0, x1, y1
+    if margin is not None:
+        if not isinstance(margin, int) or margin < 0 or 2 * margin >= min(w, h):
+            raise InvalidArgument("margin", margin, f"pixels of paper on each side, 0 to {(min(w, h) - 1) // 2}")
+        return margin, margin, w - margin, h - margin
+    return printed_area(image)
+
+
+# ---------------------------------------------------------------- printing
+
+PAPERS = {"a4": (210.0, 297.0), "letter": (215.9, 279.4)}  # width x height, mm
+PRINT_MARGIN_MM = 10  # what printers leave blank at the paper's edges
+
+
+def print_scale(full_size, area_width, paper=None, width_mm=None):
+    """Millimetres per full.png pixel for a printed `width_mm` of the pattern area, or the largest that fits `paper`.
+
+    The whole of full.png (its paper margin too) must fit the paper, less PRINT_MARGIN_MM on each side,
+    in either orientation.
+    """
+    fits = None
+    if paper is not None:
+        if paper not in PAPERS:
+            raise InvalidArgument("paper", paper, f"one of {', '.join(PAPERS)}")
+        usable = np.float64(PAPERS[paper]) - 2 * PRINT_MARGIN_MM
+        w, h = full_size
+        fits = max(min(usable[0] / w, usable[1] / h), min(usable[1] / w, usable[0] / h))  # mm per pixel
+    if width_mm is None:
+        return math.floor(fits * area_width) / area_width  # a whole number of millimetres
+    largest = None if fits is None else math.floor(fits * area_width * 10) / 10
+    if not isinstance(width_mm, (int, float)) or width_mm <= 0 or (largest is not None and width_mm > largest):
+        limit = f", at most {largest} to fit {paper}" if largest is not None else ""
+        raise InvalidArgument("width_mm", width_mm, f"the pattern area's printed width in mm, > 0{limit}")
+    return width_mm / area_width
+
+
+def write_pdf(path, full, mm_per_pixel, paper):
+    """A one-page PDF of `paper` with full.png centred on it at `mm_per_pixel`, turned to fit.
+
+    Each full.png pixel stays one image pixel (no resampling), and the PDF's resolution makes it
+    `mm_per_pixel` wide, so the printed size is exact when printed at 100% ("actual size").
+    """
+    from PIL import Image  # here, not at the top: only printing needs it
+    h, w = full.shape[:2]
+    paper_w, paper_h = PAPERS[paper]
+    if (w > h) != (paper_w > paper_h):
+        paper_w, paper_h = paper_h, paper_w
+    page_w, page_h = round(paper_w / mm_per_pixel), round(paper_h / mm_per_pixel)
+    page = np.full((page_h, page_w, 3), WHITE, np.uint8)
+    x, y = (page_w - w) // 2, (page_h - h) // 2
+    page[y:y + h, x:x + w] = full if full.ndim == 3 else full[..., None]
+    rgb = Image.fromarray(np.ascontiguousarray(page[..., ::-1]))
+    # Quality 100 without chroma subsampling: Pillow writes PDF images as JPEG.
+    rgb.save(path, "PDF", resolution=25.4 / mm_per_pixel, quality=100, subsampling=0)
+
+
+# ---------------------------------------------------------------- writing
+
 def _write_png(path, img):
     if not cv2.imwrite(path, img):
         raise OSError(f"could not write {path}")
 
 
 def _write_folder(out, write_files):
-    """Write into a temporary sibling folder, then swap it in, so --out is never half-written."""
+    """Write into a temporary sibling folder, then swap it in, so `out` is never half-written."""
     parent = os.path.dirname(os.path.abspath(out)) or "."
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", dir=parent)
@@ -196,55 +397,162 @@ def _write_folder(out, write_files):
         raise
 
 
-def write_shapes(out, images, meta):
-    """Write {name: (w, h, shapes)} as SVG + PNG, plus pattern.json, into folder `out`."""
-    def write_files(folder):
-        for name, (w, h, shapes) in images.items():
-            with open(os.path.join(folder, f"{name}.svg"), "w") as f:
-                f.write(to_svg(w, h, shapes))
-            _write_png(os.path.join(folder, f"{name}.png"), render(w, h, shapes))
-        masks = [name for name in images if name != "full"]
-        with open(os.path.join(folder, "pattern.json"), "w") as f:
-            json.dump({"full": "full.png", "masks": masks, **meta}, f, indent=2)
-    _write_folder(out, write_files)
-
-
-def make_patterns(out="pattern", preset="segmenty", cols=10, rows=7, from_image=None):
-    """Write a pattern folder.
+def write_pattern(out, images, meta, points=None, paper=None, width_mm=None):
+    """Write a pattern folder: full and its masks as PNG (and SVG where drawn from shapes), pattern.json, pattern.pdf.
 
     Args:
-        out: str, the folder to (re)create. Defaults to "pattern".
-        preset: str, "segmenty" (the original) or "chessboard". Defaults to "segmenty".
-        cols: int, chessboard squares across. Defaults to 10.
-        rows: int, chessboard squares down. Defaults to 7.
-        from_image: str or None, a user's image to use as the pattern, with one all-page mask.
+        out: str, the folder to (re)create.
+        images: dict {name: (w, h, shapes) or uint8 array}, "full" first, then the masks in channel order.
+        meta: dict, more fields of pattern.json (preset and its parameters).
+        points: tuple (names, N x 2) or None, the named points in full.png (OpenCV coordinates).
+        paper: str or None, "a4" or "letter": also write pattern.pdf.
+        width_mm: float or None, the pattern area's printed width; None: as large as fits `paper`.
 
     Returns:
         dict, the pattern.json written.
     """
-    if from_image is not None:
-        img = cv2.imread(from_image, cv2.IMREAD_COLOR)
-        if img is None:
-            raise InvalidArgument("from_image", from_image, "a readable image file (jpg, png, ...)")
+    pngs = {name: render(*image) if isinstance(image, tuple) else image for name, image in images.items()}
+    meta = {"full": "full.png", "masks": [name for name in images if name != "full"], **meta}
+    if points is not None:
+        names, xy = points
+        meta["points"] = [{"name": n, "xy": [round(float(x), 3), round(float(y), 3)]} for n, (x, y) in zip(names, xy)]
+    scale = None
+    if paper is not None or width_mm is not None:
+        area = pattern_area(pngs[meta["masks"][0]])
+        area_w, area_h = np.ptp(area, axis=0)
+        h, w = pngs["full"].shape[:2]
+        scale = print_scale((w, h), area_w, paper, width_mm)
+        meta["size_mm"] = [round(float(area_w * scale), 2), round(float(area_h * scale), 2)]
+    validate_meta(meta, "pattern.json", pngs["full"].shape[:2])
 
-        def write_files(folder):
-            _write_png(os.path.join(folder, "full.png"), img)
-            _write_png(os.path.join(folder, "mask.png"), np.full(img.shape[:2], WHITE, np.uint8))
-            with open(os.path.join(folder, "pattern.json"), "w") as f:
-                json.dump({"full": "full.png", "masks": ["mask"], "source": os.path.abspath(from_image)}, f, indent=2)
-        _write_folder(out, write_files)
-        return load_pattern_json(out)
+    def write_files(folder):
+        for name, image in images.items():
+            if isinstance(image, tuple):
+                with open(os.path.join(folder, f"{name}.svg"), "w") as f:
+                    f.write(to_svg(*image))
+            _write_png(os.path.join(folder, f"{name}.png"), pngs[name])
+        if paper is not None:
+            write_pdf(os.path.join(folder, "pattern.pdf"), pngs["full"], scale, paper)
+        with open(os.path.join(folder, "pattern.json"), "w") as f:
+            json.dump(meta, f, indent=2)
+    _write_folder(out, write_files)
+    return meta
+
+
+def _option(default, help, **more):
+    """A config field: its default, its help text, and what else its flag needs (type, metavar)."""
+    return dataclasses.field(default=default, metadata={"help": help, **more})
+
+
+@dataclasses.dataclass
+class PatternConfig:
+    """What pattern to draw, and how to print it: the defaults and help texts of make_patterns.py."""
+
+    out: str = _option("pattern", "pattern folder to (re)create")
+    preset: str = _option("segmenty", "segmenty (the original's circles), chessboard, charuco, circles or aruco")
+    # The chessboard of the real-photo tests is 10 x 7 squares.
+    cols: int = _option(10, "squares across (chessboard, charuco), or circles in a row (circles)")
+    rows: int = _option(7, "squares down (chessboard, charuco), or rows of circles (circles)")
+    square: int = _option(SQUARE, "pixels per square (chessboard, charuco), circle spacing (circles) "
+                                  "or marker cell (aruco); even")
+    dictionary: str = _option("DICT_4X4_50", "OpenCV's ArUco dictionary (charuco, aruco)")
+    marker_ratio: float = _option(0.7, "marker side as a share of a square (charuco)")
+    marker_id: int = _option(0, "the marker's id in its dictionary (aruco)")
+    asymmetric: bool = _option(False, "an asymmetric circle grid, as OpenCV's acircles pattern (circles)")
+    from_image: str | None = _option(None, "use your own image as the pattern; mask 0 is its printed area "
+                                           "(its extent on white paper)", metavar="IMAGE")
+    margin: int | None = _option(None, "your image's paper margin: its pattern area is the image less this many "
+                                       "pixels on each side (default: found)", type=int, metavar="PX")
+    area: str | None = _option(None, "your image's pattern area, a box in pixels with x1 and y1 exclusive "
+                                     "(default: found)", metavar="X0,Y0,X1,Y1")
+    paper: str | None = _option(None, "also write pattern.pdf for a4 or letter paper", metavar="a4|letter")
+    width_mm: float | None = _option(None, "printed width of the pattern area in mm; pattern.json records its "
+                                           "size (default: as large as fits the paper)", type=float, metavar="MM")
+
+
+_P = PatternConfig  # each default once: in the config
+
+
+def make_patterns(out=_P.out, preset=_P.preset, cols=_P.cols, rows=_P.rows, from_image=_P.from_image,
+                  square=_P.square, dictionary=_P.dictionary, marker_ratio=_P.marker_ratio, marker_id=_P.marker_id,
+                  asymmetric=_P.asymmetric, margin=_P.margin, area=_P.area, paper=_P.paper, width_mm=_P.width_mm):
+    """Write a pattern folder (see the module docstring).
+
+    Args:
+        out: str, the folder to (re)create.
+        preset: str, "segmenty" (the original), "chessboard", "charuco", "circles" or "aruco".
+        cols: int, squares across (chessboard, charuco) or circles in a row (circles).
+        rows: int, squares down (chessboard, charuco) or rows of circles (circles).
+        from_image: str or None, a user's image to use as the pattern instead of a preset.
+        square: int, pixels per square, circle spacing or marker cell; even.
+        dictionary: str, an OpenCV ArUco dictionary's name (charuco, aruco).
+        marker_ratio: float, marker side / square side (charuco), below 1.
+        marker_id: int, the marker's id (aruco).
+        asymmetric: bool, OpenCV's asymmetric circle grid (circles).
+        margin: int or None, with from_image: the pattern area is the image less this many pixels each side.
+        area: str "x0,y0,x1,y1", 4 ints or None, with from_image: the pattern area's box (x1, y1 exclusive).
+        paper: str or None, "a4" or "letter": also write pattern.pdf.
+        width_mm: float or None, the pattern area's printed width in mm (default: as large as fits `paper`).
+        The defaults are PatternConfig's.
+
+    Returns:
+        dict, the pattern.json written.
+    """
+    printing = {"paper": paper, "width_mm": width_mm}
+    if from_image is not None:
+        return _from_image(out, from_image, margin, area, printing)
+    if margin is not None or area is not None:
+        raise SegmentyError("`margin` and `area` apply to `from_image` only")
     if preset not in PRESETS:
         raise InvalidArgument("preset", preset, f"one of {', '.join(PRESETS)}")
-    if preset == "chessboard":
+    if not isinstance(square, int) or square < 10 or square % 2:
+        raise InvalidArgument("square", square, "an even number of pixels >= 10")
+    if preset in ("chessboard", "charuco", "circles"):
         for name, value in (("cols", cols), ("rows", rows)):
             if not isinstance(value, int) or value < 2:
                 raise InvalidArgument(name, value, "an integer >= 2")
-        write_shapes(out, chessboard_shapes(cols, rows),
-                     {"preset": "chessboard", "cols": cols, "rows": rows, "square": SQUARE})
-    else:
-        write_shapes(out, segmenty_shapes(), {"preset": "segmenty"})
-    return load_pattern_json(out)
+    grid = {"cols": cols, "rows": rows, "square": square}
+    if preset == "chessboard":
+        return write_pattern(out, chessboard_shapes(cols, rows, square), {"preset": preset, **grid, "refine": "chessboard"},
+                             chessboard_points(cols, rows, square), **printing)
+    if preset == "charuco":
+        full, names, corners = charuco_board(cols, rows, square, dictionary, marker_ratio)
+        images = {**chessboard_shapes(cols, rows, square), "full": full}  # the chessboard's masks fit its layout
+        meta = {"preset": preset, **grid, "dictionary": dictionary, "marker_ratio": marker_ratio, "refine": "chessboard"}
+        return write_pattern(out, images, meta, (names, corners), **printing)
+    if preset == "circles":
+        images, names, centres = circles_grid(cols, rows, square, asymmetric)
+        return write_pattern(out, images, {"preset": preset, **grid, "asymmetric": bool(asymmetric)},
+                             (names, centres), **printing)
+    if preset == "aruco":
+        full, mask, names, corners = aruco_marker(dictionary, marker_id, square)
+        meta = {"preset": preset, "square": square, "dictionary": dictionary, "marker_id": marker_id}
+        return write_pattern(out, {"full": full, "mask": mask}, meta, (names, corners), **printing)
+    return write_pattern(out, segmenty_shapes(), {"preset": preset}, segmenty_points(), **printing)
+
+
+def _read_on_paper(path):
+    """A user's image as 8-bit BGR, its transparent parts white: a logo's background is the paper."""
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise InvalidArgument("from_image", path, "a readable image file (jpg, png, ...)")
+    if img.dtype != np.uint8:
+        img = cv2.convertScaleAbs(img, alpha=255 / np.iinfo(img.dtype).max if img.dtype.kind in "ui" else 255)
+    if img.ndim == 2 or img.shape[2] == 1:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        alpha = img[..., 3:].astype(np.float32) / 255
+        return np.round(img[..., :3] * alpha + WHITE * (1 - alpha)).astype(np.uint8)
+    return img
+
+
+def _from_image(out, path, margin, area, printing):
+    """A pattern folder from a user's image: full.png is the image, mask 0 its pattern area."""
+    img = _read_on_paper(path)
+    x0, y0, x1, y1 = _image_area(img, margin, area)
+    mask = np.zeros(img.shape[:2], np.uint8)
+    mask[y0:y1, x0:x1] = WHITE
+    return write_pattern(out, {"full": img, "mask": mask}, {"source": os.path.abspath(path)}, **printing)
 
 
 # The picture a model keeps of its pattern: 6 px per square of a 10 x 7 chessboard.
@@ -253,6 +561,7 @@ PATTERN_HINT = "(run make_patterns.py, or make one by hand as the README shows)"
 
 
 def load_pattern_json(folder):
+    """pattern.json of a pattern folder, checked (see the module docstring). Raises SegmentyError."""
     path = os.path.join(folder, "pattern.json")
     if not os.path.isdir(folder):
         raise SegmentyError(f"no pattern folder at {folder}/ {PATTERN_HINT}")
@@ -265,7 +574,113 @@ def load_pattern_json(folder):
         raise SegmentyError(f"unreadable {path}: {e} {PATTERN_HINT}") from None
     if not isinstance(meta, dict) or "full" not in meta or not meta.get("masks"):
         raise SegmentyError(f"invalid {path}: expected {{\"full\": \"full.png\", \"masks\": [names...]}}")
+    validate_meta(meta, path)
     return meta
+
+
+def _parse_points(points):
+    """(names, N x 2 float64) of pattern.json's "points", or None where they are malformed."""
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        return None
+    names = [p.get("name") for p in points]
+    try:
+        xy = np.array([p.get("xy") for p in points], np.float64).reshape(len(points), -1)
+    except (TypeError, ValueError):
+        return None
+    ok = (all(isinstance(n, str) and n for n in names) and len(set(names)) == len(names)
+          and xy.shape[1:] in ((2,), ()) and np.isfinite(xy).all())
+    return (names, xy.reshape(-1, 2)) if ok else None
+
+
+def validate_meta(meta, where, full_shape=None):
+    """Check pattern.json's optional fields: points, size_mm, refine; and, given full.png's (h, w), that the points lie on it.
+
+    Raises:
+        SegmentyError: saying what was expected, in one line.
+    """
+    if "points" in meta:
+        parsed = _parse_points(meta["points"])
+        if parsed is None:
+            raise SegmentyError(f"invalid points in {where}: expected a list of {{\"name\": \"r0c0\", \"xy\": [x, y]}} "
+                                "with distinct names, in full.png pixels")
+        xy = parsed[1]
+        if full_shape is not None and len(xy):
+            h, w = full_shape
+            if not ((xy >= -0.5).all() and (xy <= [w - 0.5, h - 0.5]).all()):
+                raise SegmentyError(f"points in {where} lie outside full.png ({w}x{h}): expected OpenCV pixel "
+                                    f"coordinates, -0.5 to {w - 0.5} across and -0.5 to {h - 0.5} down")
+    size = meta.get("size_mm")
+    if size is not None and not (isinstance(size, list) and len(size) == 2
+                                 and all(isinstance(v, (int, float)) and v > 0 for v in size)):
+        raise SegmentyError(f"invalid size_mm in {where}: expected [width, height] of the pattern area in mm")
+    if meta.get("refine") not in (None, "chessboard"):
+        raise SegmentyError(f"invalid refine in {where}: expected \"chessboard\", or no refine")
+
+
+def pattern_points(source):
+    """The named points of a pattern: a folder or its pattern.json dict.
+
+    A chessboard folder made before points were listed gets its inner corners.
+
+    Returns:
+        tuple (list of names, N x 2 float64 array in full.png's OpenCV coordinates); empty when none.
+    """
+    meta = source if isinstance(source, dict) else load_pattern_json(source)
+    if "points" in meta:
+        parsed = _parse_points(meta["points"])
+        if parsed is None:
+            validate_meta(meta, "pattern.json")  # raises, saying what was expected
+        return parsed
+    if meta.get("preset") == "chessboard":
+        return chessboard_points(meta["cols"], meta["rows"], meta.get("square", SQUARE))
+    return [], np.zeros((0, 2))
+
+
+def pattern_area(mask):
+    """The outline of a mask's region: 4 x 2 corners, clockwise from the top-left, in OpenCV coordinates.
+
+    The outline runs half a pixel outside the region's outer pixels (a region of columns 50 to
+    1049 spans x = 49.5 to 1049.5). A region that isn't a rectangle gets the quadrilateral
+    closest to its outline.
+
+    Raises:
+        SegmentyError: when the mask is empty.
+    """
+    inside = (np.asarray(mask) > 127).astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(inside)
+    if not w:
+        raise SegmentyError("the pattern's first mask is empty: expected white (255) over the pattern area")
+    box = np.float64([[x, y], [x + w, y], [x + w, y + h], [x, y + h]]) - 0.5
+    if inside.sum() == w * h or min(w, h) < 3:  # a rectangle (every preset's), or too thin for more
+        return box
+    contours, _ = cv2.findContours(inside, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea)).reshape(-1, 2).astype(np.float32)
+    for epsilon in np.geomspace(0.5, 0.25 * max(w, h), 12):
+        quad = cv2.approxPolyDP(hull, float(epsilon), True).reshape(-1, 2)
+        if len(quad) <= 4:
+            break
+    if len(quad) != 4:
+        quad = cv2.boxPoints(cv2.minAreaRect(hull))
+    # The hull joins the outer pixels' centres: its sides move half a pixel out to the region's edge.
+    return _grow(_clockwise_from_top_left(np.float64(quad)), 0.5)
+
+
+def _clockwise_from_top_left(quad):
+    centre = quad.mean(0)
+    quad = quad[np.argsort(np.arctan2(quad[:, 1] - centre[1], quad[:, 0] - centre[0]))]  # y down: clockwise on screen
+    return np.roll(quad, -int(np.argmin(quad.sum(1))), axis=0)
+
+
+def _grow(quad, d):
+    """A convex quadrilateral (clockwise) with each side moved `d` outwards; its corners are where the moved sides meet."""
+    u = np.roll(quad, -1, axis=0) - quad  # side i runs from corner i to corner i + 1
+    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+    start = quad + d * np.stack([u[:, 1], -u[:, 0]], 1)  # outwards, for clockwise corners with y down
+    corners = []
+    for i in range(4):  # corner i: moved side i - 1 meets moved side i
+        t = np.linalg.lstsq(np.column_stack([u[i - 1], -u[i]]), start[i] - start[i - 1], rcond=None)[0][0]
+        corners.append(start[i - 1] + t * u[i - 1])
+    return np.float64(corners)
 
 
 def mask_names(folder, meta=None):
@@ -284,6 +699,7 @@ def load_pattern(folder):
     full = cv2.imread(os.path.join(folder, meta["full"]), cv2.IMREAD_COLOR)
     if full is None:
         raise SegmentyError(f"unreadable pattern image {os.path.join(folder, meta['full'])} {PATTERN_HINT}")
+    validate_meta(meta, os.path.join(folder, "pattern.json"), full.shape[:2])
     masks = []
     for name in meta["masks"]:
         path = os.path.join(folder, name if name.endswith(".png") else f"{name}.png")
