@@ -1,0 +1,155 @@
+"""Calibrating the find decision without a single real photo of the pattern.
+
+The decision (find.py) rests on one piece of evidence: how well the registered page explains
+the photo (the median of pose.match's tile correlations, `likeness` in results.json). Where to
+cut it is measured here, when a model is trained, and stored in it (info["decision"]):
+
+1. Photos with the pattern: `count` samples of the `robust` recipe drawn at CALIBRATION_SIZE
+   pixels with seeds training never uses (synth.generate): each one's page corners are known.
+   A find whose quad overlaps the true one by IoU >= TRUE_IOU (a right pose, up to what the
+   lens bends) is a true find, and its evidence counts; a pose off by more is a miss.
+2. Photos without it: as many samples without the pattern (the recipe's grids, stripes and
+   structures, but not the pattern's own copies, which training shows the model: cut by the
+   frame, a recounted or cropped copy is what a partly framed page looks like) and the
+   board-free photos of the background folder, at their own size. Any find there is a false find.
+3. The threshold is the evidence level that minimises (missed true finds) + FALSE_FIND_COST x
+   (false finds), and `scale` the spread of a logistic curve through the two groups: a find's
+   `score` is 1 / (1 + exp(-(evidence - threshold) / scale)), 0.5 at the threshold.
+
+The shared real photos of the benches never enter this: a threshold set by looking at which of
+them pass would not hold on the next camera.
+"""
+
+import cv2
+import numpy as np
+
+from segmenty import geometry, model as models, samples, synth
+from segmenty.find import UNCALIBRATED
+from segmenty.page import from_pattern
+from segmenty.segmenter import KerasPredictor, Segmenter
+
+CALIBRATION_SIZE = 512  # samples are drawn this large: the size of a small photo, not the model's input
+CALIBRATION_COUNT = 150  # samples with the pattern, and as many without
+TRUE_IOU = 0.85  # a true find's quad overlaps the page's this much: the pose is right, up to the lens
+FALSE_FIND_COST = 10  # a false find is as bad as this many missed ones: users act on a find
+# The logistic spreads tried; never sharper than 0.02 of correlation, since a few hundred samples
+# can't tell a cut that sharp from chance.
+SCALES = np.geomspace(0.02, 0.5, 40)
+
+
+def true_quad(pts, page, sample_size):
+    """The pattern area's corners in a sample, from its page corners (synth's pts: centre, TL, TR, BR, BL)."""
+    w, h = page.size
+    half_x, half_y = 0.5 * w / sample_size - 0.5, 0.5 * h / sample_size - 0.5  # the page square's corner pixels
+    page_corners = geometry.rectangle(half_x, half_y, w - 1 - half_x, h - 1 - half_y)
+    H = cv2.getPerspectiveTransform(np.float32(page_corners), np.float32(np.asarray(pts)[1:5]))
+    return geometry.project(H, page.area)
+
+
+def quad_iou(a, b):
+    inter = geometry.convex_overlap(a, b)
+    union = abs(geometry.signed_area(a)) + abs(geometry.signed_area(b)) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def choose(true_evidence, false_evidence, missed_anyway=0):
+    """{"threshold", "scale", ...} from the evidence of true finds and of false ones (see the module
+    docstring); None without a true find.
+
+    The cuts tried lie halfway between neighbouring evidence values; of equally good ones, the
+    middle one, which leaves the widest margin on both sides.
+    """
+    true_evidence = np.sort(np.asarray(true_evidence, np.float64))
+    false_evidence = np.sort(np.asarray(false_evidence, np.float64))
+    if not len(true_evidence):
+        return None
+    values = np.unique(np.r_[true_evidence, false_evidence])
+    cuts = np.r_[values[0] - 0.01, (values[1:] + values[:-1]) / 2, values[-1] + 0.01]
+    missed = np.searchsorted(true_evidence, cuts)  # true finds below each cut
+    false = len(false_evidence) - np.searchsorted(false_evidence, cuts)  # false ones at or above it
+    costs = missed + FALSE_FIND_COST * false
+    best = cuts[costs == costs.min()]
+    threshold = float(best[len(best) // 2])
+    evidence = np.r_[true_evidence, false_evidence]
+    label = np.r_[np.ones(len(true_evidence)), np.zeros(len(false_evidence))]
+
+    def log_likelihood(scale):
+        p = 1 / (1 + np.exp(-np.clip((evidence - threshold) / scale, -50, 50)))
+        return float(np.sum(label * np.log(p + 1e-12) + (1 - label) * np.log(1 - p + 1e-12)))
+    scale = float(max(SCALES, key=log_likelihood))
+    kept = int((true_evidence >= threshold).sum())
+    return {"threshold": round(threshold, 4), "scale": round(scale, 4),
+            "true_finds": int(len(true_evidence)), "false_candidates": int(len(false_evidence)),
+            "recall": round(kept / (len(true_evidence) + missed_anyway), 4),
+            "false_finds": int((false_evidence >= threshold).sum())}
+
+
+def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0):
+    """Measure the decision's threshold for a segmenter (see the module docstring).
+
+    Args:
+        segmenter: segmenter.Segmenter with coordinate outputs and a page; its own calibration is ignored.
+        context: synth.Context of the `robust` recipe at CALIBRATION_SIZE, with the pattern.
+        photos: paths of board-free photos.
+        count: int, samples with the pattern, and as many without. Defaults to CALIBRATION_COUNT.
+        seed: int, for the samples (kept apart from training's seeds by a fixed offset).
+
+    Returns:
+        dict for info["decision"], or None when no true find could be made.
+    """
+    samples_with, samples_without = [], []
+    for i in range(2 * count):
+        rng = np.random.default_rng([seed, 104729, i])
+        blank = i >= count
+        params = synth.sample_params(rng, context)
+        params["blank"] = blank
+        if params.get("own_distractor"):
+            params["own_distractor"] = None  # cut by the frame, a copy of the page is what a partly framed page looks like
+        image, _, pts = synth.render(params, context)
+        (samples_without if blank or pts is None else samples_with).append((image[..., ::-1].copy(), pts))
+    true_evidence, false_evidence, missed = [], [], 0
+    finds = segmenter.find_all([image for image, _ in samples_with])
+    for (_, pts), f in zip(samples_with, finds):
+        # A pose off by more than the lens can explain is a miss, not a false find: the page is there.
+        if f.likeness is not None and quad_iou(f.quad, true_quad(pts, segmenter.page, context.size)) >= TRUE_IOU:
+            true_evidence.append(f.likeness)
+        else:
+            missed += 1
+    for f in segmenter.find_all([image for image, _ in samples_without] + list(photos)):
+        if f.likeness is not None:
+            false_evidence.append(f.likeness)
+    return choose(np.asarray(true_evidence), np.asarray(false_evidence), missed)
+
+
+
+def calibrate_model(predictor, info, pattern, backgrounds, count=CALIBRATION_COUNT, seed=0, photos_limit=None):
+    """The page and the decision to store in a model's info, measured with its predictor.
+
+    Args:
+        predictor: segmenter.KerasPredictor (or any with .batch_size and __call__), the model.
+        info: dict, the model's info (mask_names, image_size, config, thresholds, ...).
+        pattern: str, the pattern folder the model was trained on.
+        backgrounds: str, a background folder (photos in its subfolders) without the pattern.
+        count: int, samples with the pattern, and as many without. Defaults to CALIBRATION_COUNT.
+        seed: int. Defaults to 0.
+        photos_limit: int or None, at most this many board-free photos (default: `count`).
+
+    Returns:
+        dict {"page": Page.to_info(), "decision": choose()'s dict or None}.
+    """
+    page = from_pattern(pattern)
+    # Any calibration makes the decision rest on the registered page's evidence, which is what's measured.
+    segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": dict(UNCALIBRATED)})
+    context = samples.make_context(backgrounds, pattern, CALIBRATION_SIZE, 0.0, "robust")
+    photos = samples.background_paths(backgrounds)
+    rng = np.random.default_rng([seed, 15485863])
+    photos = [photos[i] for i in rng.permutation(len(photos))[:photos_limit or count]]
+    return {"page": page.to_info(), "decision": calibrate(segmenter, context, photos, count, seed)}
+
+
+def update(path, pattern, backgrounds, count=CALIBRATION_COUNT, seed=0):
+    """Calibrate a saved model in place (see calibrate_model); returns the decision."""
+    net, info = models.load(path)
+    found = calibrate_model(KerasPredictor(net, info), info, pattern, backgrounds, count, seed)
+    models.save(net, path, {**info, **found})
+    return found["decision"]

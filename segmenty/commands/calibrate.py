@@ -1,0 +1,34 @@
+"""Measure a trained model's find decision again (train_segmenter.py does it when training ends):
+on synthetic samples of its pattern and on board-free photos, never on photos of the pattern."""
+
+from segmenty import cli
+
+EPILOG = """examples:
+  ./calibrate_segmenter.py save.keras                                  # pattern/ and background/
+  ./calibrate_segmenter.py old.keras --pattern my_pattern --backgrounds ~/board_free_photos
+A model trained before it carried a page or a decision gets both, and then poses and decides
+as a new one does."""
+
+
+def main(argv=None, prog=None):
+    """`segmenty calibrate`, and calibrate_segmenter.py: argv and prog as segmenty.commands describes."""
+    p = cli.parser(__doc__, epilog=EPILOG, prog=prog)
+    p.add_argument("path", metavar="MODEL", help="a .keras file written by train_segmenter.py (rewritten in place)")
+    p.add_argument("--pattern", default="pattern", help="the pattern folder the model was trained on")
+    p.add_argument("--backgrounds", default="background",
+                   help="a background folder (photos in its subfolders) without the pattern")
+    p.add_argument("--count", type=cli.positive_int, default=100,
+                   help="synthetic samples with the pattern, and as many without")
+    p.add_argument("--seed", type=int, default=0, help="for the samples")
+    args = p.parse_args(argv)
+    cli.hide_gpus()
+    cli.start_keras_quietly()
+    from segmenty.calibrate import update
+    decision = update(**vars(args))
+    if decision is None:
+        print(f"no synthetic sample was posed right: {args.path} decides from its masks (train it longer)")
+    else:
+        print(f"{args.path}: a find needs evidence >= {decision['threshold']} ({decision['true_finds']} true finds, "
+              f"{decision['false_finds']} false of {decision['false_candidates']} candidates on synthetic samples "
+              f"and board-free photos)")
+

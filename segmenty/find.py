@@ -1,0 +1,498 @@
+"""The answer for one photo: is the pattern there, where is its page, and how sure is that.
+
+`decide()` turns what the model said about a photo into a `Find`:
+
+1. The full-pattern mask (channel 0) at the photo's size: its largest component is the
+   candidate (`present`, `bbox`; `agreement` of the other masks, as the original's masks allow).
+2. The pose: a homography H from the pattern's full.png to the photo. The quad fitted to the
+   mask says roughly where the pattern is; the page's own picture, turned each of four ways,
+   moved and resized, is matched against the photo to find where it is exactly and which way
+   up (pose_from_quad), and registered (pose.register). A page cut by the photo's border is
+   extended past it. For a chessboard, H is then fitted again through its inner corners found
+   to sub-pixel precision (pose.refine_chessboard).
+3. The decision: the registered page is compared with the photo tile by tile (pose.match); the
+   median tile correlation is the evidence (`likeness`), and `score` (0..1) maps it through the
+   calibration the model carries (measured on held-out synthetic samples and board-free photos
+   when it was trained, see calibrate.py); `found` is score >= 0.5. A pose that folds, mirrors
+   or collapses the page is never a find.
+
+Models trained before they carried a calibration keep the earlier port's decision: present >=
+PRESENT, agreement >= AGREEMENT, and a doubtful find (agreement < CONFIRM_BELOW) must look like
+the pattern's small picture (`likeness` >= LIKENESS); their `score` is `present`. They get a pose
+too where the page is known (test_segmenter.py --pattern DIR).
+
+A closer look: a pattern found small in the frame is seen again through a square window
+around it (zoom_window), which the caller runs through the model; the close-up replaces the
+first look where it confirms it (confirmed).
+"""
+
+import dataclasses
+import math
+
+import cv2
+import numpy as np
+
+from segmenty import geometry, pose
+
+MIN_AREA = 0.005  # share of the photo below which a component is noise, not a pattern
+PRESENT = 0.5  # models without coordinates: `present` at or above this means "the pattern is in the photo"
+AGREEMENT = 0.5  # ... and a find's other masks cover at least this share of what they cover on a true find
+# Four chessboard models of the earlier port: the false finds on a fence and a reflection
+# (agreement 0.54-0.72) had likeness 0.06-0.13; the 12 true finds under 0.8, all blurred, 0.25 and more.
+CONFIRM_BELOW = 0.8
+LIKENESS = 0.15
+SPREAD = 0.2  # masks covering less of a true find (a centre dot, say) may be out of frame: not checked
+ZOOM_MARGIN = 0.25  # a second look at a find frames it with this share of its extent on each side
+ZOOM_MAX = 0.5  # ... unless that window would cover more than this share of the photo anyway
+ZOOM_KEEP = 0.8  # the second look is kept if the find's area changes by less than this factor
+TRACK_MARGIN = 0.3  # in video, the next frame is looked at first this share of the find's extent around it
+# Before a model is calibrated (a checkpoint of its first epoch): a page whose tiles correlate
+# with the photo at 0.5 explains half of what the photo shows there.
+UNCALIBRATED = {"threshold": 0.5, "scale": 0.1}
+TURN_SIDE = 96  # the page's longer side, in pixels, when telling its turns apart
+# How far past the photo's border a page cut by it may run on, in lengths of its sides in view:
+# from a sliver missing to three quarters of the page out of frame.
+EXTENSIONS = np.geomspace(0.05, 3.0, 12)
+REGISTERED = 2  # of the turns tried, at most this many of the best are registered before one is chosen
+CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_for) is under this
+# A cut page's corners away from the photo's border are where the mask says, within its error (a few
+# percent): a search that moves them further slides a regular pattern by a period, which the part
+# in view can't tell apart.
+ANCHOR_REACH = 0.05  # of the pattern area's diagonal
+
+
+@dataclasses.dataclass
+class Point:
+    """A named point of the pattern, in the photo: OpenCV pixel coordinates (x, y)."""
+    name: str
+    xy: tuple
+    in_view: bool
+    refined: bool = False
+
+
+@dataclasses.dataclass
+class Find:
+    """What segmenty answers for one photo (results.json holds the same, see to_json).
+
+    Attributes:
+        found: bool, the decision.
+        score: float, 0..1, how sure the decision is (0.5 at the calibrated threshold).
+        quad: 4 x 2 float array or None: the pattern area's outline in the photo, clockwise from
+            the image of the pattern's own top-left corner; corners may lie outside the photo.
+        homography: 3 x 3 float array or None: full.png pixels -> photo pixels.
+        points: list of Point, or None: pattern.json's named points in the photo.
+        in_view: float or None, the share of the pattern area inside the photo.
+        symmetry: int, how many quarter turns leave the pattern looking the same (1, 2 or 4);
+            of the equivalent poses, the one whose page points most nearly up is reported.
+        size: (w, h) of the photo.
+        present, agreement, likeness, bbox: the masks' evidence (see the module docstring).
+        zoom: (x0, y0, x1, y1) of the closer look that was kept, or None.
+        camera_pose: {"rvec", "tvec" (mm), "reprojection_error"} or None (needs intrinsics and
+            the printed size).
+        masks: H x W x K probabilities at the photo's size, when asked for, else None.
+    """
+
+    found: bool
+    score: float
+    size: tuple
+    quad: np.ndarray = None
+    homography: np.ndarray = None
+    points: list = None
+    in_view: float = None
+    symmetry: int = 1
+    present: float = 0.0
+    agreement: float = None
+    likeness: float = None
+    bbox: list = None
+    zoom: tuple = None
+    camera_pose: dict = None
+    masks: np.ndarray = None
+
+    def to_json(self):
+        """The fields of results.json's entry for this photo (plain lists and numbers)."""
+        rounded = lambda a, n=2: None if a is None else np.round(np.asarray(a, np.float64), n).tolist()
+        return {"found": self.found, "score": round(float(self.score), 4), "quad": rounded(self.quad, 1),
+                "homography": None if self.homography is None else [[float(f"{v:.8g}") for v in row]
+                                                                    for row in np.asarray(self.homography)],
+                "in_view": None if self.in_view is None else round(self.in_view, 4), "symmetry": self.symmetry,
+                "points": None if self.points is None else [
+                    {"name": p.name, "xy": [round(float(p.xy[0]), 2), round(float(p.xy[1]), 2)],
+                     "in_view": p.in_view, "refined": p.refined} for p in self.points],
+                "camera_pose": self.camera_pose, "present": round(float(self.present), 4),
+                "agreement": self.agreement, "likeness": self.likeness, "bbox": self.bbox,
+                "size": list(self.size), "zoom": None if self.zoom is None else list(self.zoom)}
+
+
+# ---------------------------------------------------------------- looks
+
+def zoom_window(probs, threshold, size):
+    """The square of the photo to look at again, (x0, y0, x1, y1) in photo pixels, or None.
+
+    A pattern found small in the frame was seen with few pixels: a second pass over a window
+    around it, resized to the model's input, sees it larger and gives sharper edges.
+
+    Args:
+        probs: model-size probabilities (h, w, K); channel 0 is the full pattern.
+        threshold: float, where channel 0 is cut.
+        size: (W, H), the photo's size.
+    """
+    component, area = largest_component(probs[..., 0] > threshold)
+    if component is None or area < MIN_AREA * component.size:
+        return None
+    (W, H), (h, w) = size, component.shape
+    x, y, bw, bh = cv2.boundingRect(component.astype(np.uint8))
+    # The find's extent in photo pixels; a square window keeps the photo's proportions.
+    cx, cy = (x + bw / 2) * W / w, (y + bh / 2) * H / h
+    side = (1 + 2 * ZOOM_MARGIN) * max(bw * W / w, bh * H / h)
+    if side > min(W, H) or side * side > ZOOM_MAX * W * H:
+        return None
+    x0 = int(round(min(max(cx - side / 2, 0), W - side)))
+    y0 = int(round(min(max(cy - side / 2, 0), H - side)))
+    return x0, y0, x0 + int(round(side)), y0 + int(round(side))
+
+
+def tracking_window(quad, size, margin=TRACK_MARGIN):
+    """The square of a video frame to look at first, around where the pattern was: (x0, y0, x1, y1) or None.
+
+    None when the pattern filled most of the frame anyway: then the whole frame is the window.
+    """
+    W, H = size
+    quad = np.clip(np.asarray(quad, np.float64), [0, 0], [W - 1, H - 1])  # the part in view
+    (x0, y0), (x1, y1) = quad.min(0), quad.max(0)
+    side = (1 + 2 * margin) * max(x1 - x0, y1 - y0, 8)
+    if side >= min(W, H):
+        return None
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left = int(round(min(max(cx - side / 2, 0), W - side)))
+    top = int(round(min(max(cy - side / 2, 0), H - side)))
+    return left, top, left + int(round(side)), top + int(round(side))
+
+
+def to_photo_size(probs, size):
+    """Model-size probabilities (h, w, K) -> (H, W, K) at the photo's size (w, h) = size."""
+    up = cv2.resize(probs, tuple(size), interpolation=cv2.INTER_LINEAR)
+    return up.reshape(size[1], size[0], -1)
+
+
+def zoomed(probs_full, window, probs_window, keep=None):
+    """Photo-size probabilities with a second look's `probs_window` (model size) over `window`: in
+    place of the first look's, or combined with them by `keep` (e.g. np.maximum for overlapping tiles)."""
+    x0, y0, x1, y1 = window
+    out = probs_full.copy()
+    seen = to_photo_size(probs_window, (x1 - x0, y1 - y0))
+    out[y0:y1, x0:x1] = seen if keep is None else keep(out[y0:y1, x0:x1], seen)
+    return out
+
+
+def anything(probs, threshold):
+    """Whether channel 0 holds a component large enough to be a find (see MIN_AREA)."""
+    _, area = largest_component(probs[..., 0] > threshold)
+    return area >= MIN_AREA * probs.shape[0] * probs.shape[1]
+
+
+def tile_windows(size, image_size):
+    """Overlapping square tiles of a large photo, (x0, y0, x1, y1) each, for a second look at the
+    whole of it: half the photo's shorter side, each overlapping the next by a quarter, so that a
+    pattern of a few percent of the photo is, in some tile, about as large as the smallest the
+    model learned (a fifth of its input). None for a photo whose tiles would be less than twice
+    the model's input: the first look saw it with enough pixels.
+    """
+    W, H = size
+    side = min(W, H) // 2
+    if side < 2 * image_size:
+        return []
+    step = max(1, int(side * 0.75))
+    xs = sorted({*range(0, W - side, step), W - side})
+    ys = sorted({*range(0, H - side, step), H - side})
+    return [(x, y, x + side, y + side) for y in ys for x in xs]
+
+
+def confirmed(before, after, threshold):
+    """Whether a second look `after` (photo-size probabilities) confirms the first, `before`.
+
+    Seen closer, a pattern keeps its area, give or take its edges. A close-up that shrinks or
+    grows the find is beyond what the model learned (heavy motion blur, magnified, say).
+    """
+    _, area_before = largest_component(before[..., 0] > threshold)
+    _, area_after = largest_component(after[..., 0] > threshold)
+    return ZOOM_KEEP <= area_after / max(area_before, 1) <= 1 / ZOOM_KEEP
+
+
+largest_component = geometry.largest_component
+
+
+# ---------------------------------------------------------------- the masks' evidence
+
+def _ncc(a, b):
+    a, b = a - a.mean(), b - b.mean()
+    norm = np.sqrt(float((a * a).sum()) * float((b * b).sum()))
+    return float((a * b).sum()) / norm if norm > 1e-6 else 0.0
+
+
+def likeness(gray, quad, picture, shift=0.03, scales=(0.97, 1.0, 1.03)):
+    """How much the photo inside `quad` looks like the pattern's small picture, -1..1 (models
+    without coordinates).
+
+    The photo is warped onto the picture and correlated with it, for each of the four ways the
+    quad's corners can map onto the picture's, and for shifts of `shift` of its size and the
+    given scalings, since a quad is a few percent off; the best wins.
+
+    Args:
+        gray: float32 H x W, the photo in gray.
+        quad: 4 x 2 corners in photo pixels, clockwise.
+        picture: uint8 2D array, the pattern where mask 0 covers it (patterns.pattern_picture).
+
+    Returns:
+        float, or None when the quad runs out of the photo or the picture is flat.
+    """
+    quad = np.asarray(quad, np.float32)
+    h, w = gray.shape
+    margin = 0.01 * max(h, w)
+    if not ((quad >= margin).all() and (quad <= [w - 1 - margin, h - 1 - margin]).all()):
+        return None
+    picture = np.asarray(picture, np.float32)
+    if picture.std() < 1:
+        return None
+    # Warping samples the photo; shrink it first so the quad is about twice the picture's size.
+    scale = min(1.0, 2 * max(picture.shape) / max(np.ptp(quad, axis=0).max(), 1))
+    if scale < 1:
+        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        quad = quad * scale
+    best = -1.0
+    for turns in range(4):
+        target = np.rot90(picture, turns)
+        th, tw = target.shape
+        corners = np.float32([[0, 0], [tw, 0], [tw, th], [0, th]]) - [tw / 2, th / 2]
+        for dx in (-shift, 0, shift):
+            for dy in (-shift, 0, shift):
+                for s in scales:
+                    dst = np.float32(corners * s + [tw / 2 + dx * tw, th / 2 + dy * th])
+                    warped = cv2.warpPerspective(gray, cv2.getPerspectiveTransform(quad, dst), (tw, th),
+                                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                    best = max(best, _ncc(warped, target))
+    return round(best, 4)
+
+
+def mask_evidence(probs, thresholds, coverage=None):
+    """(component, present, agreement) of the full-pattern mask (see the module docstring);
+    component is None when nothing is above the threshold."""
+    component, area = largest_component(probs[..., 0] > thresholds[0])
+    if component is None:
+        return None, 0.0, None
+    present = float(probs[..., 0][component].mean()) * min(1.0, area / (MIN_AREA * component.size))
+    shares = [float((probs[..., k][component] > thresholds[k]).mean()) / expected
+              for k, expected in enumerate(coverage or []) if k and expected >= SPREAD]
+    agreement = round(min(1.0, *shares), 4) if shares else None
+    return component, round(present, 4), agreement
+
+
+def quad_from_masks(prob, component):
+    """The quad of a component: fitted to its outline, then moved to agree with the probabilities."""
+    return geometry.refine_quad(prob, geometry.fit_quad(component))
+
+
+# ---------------------------------------------------------------- the pose
+
+def pose_from_quad(gray, page, quad):
+    """A homography from the quad fitted to the mask, registered on the photo, or None.
+
+    The quad says roughly where the pattern is, not which of its corners is the pattern's
+    top-left, so each of the four ways to match them is tried: the page placed by each is moved
+    and resized until it best matches the photo (pose.search), and the best of them is registered
+    (pose.register). A quad with a side along the photo's border outlines only the part in view:
+    the page runs on past that side, so pages extended past it by a range of amounts are tried
+    too, one cut side after the other.
+    """
+    quad = np.asarray(quad, np.float64)
+    size = (gray.shape[1], gray.shape[0])
+    cut = cut_edges(quad, size)
+    anchored = [i for i in range(4) if i not in cut and (i - 1) % 4 not in cut]  # corners on no cut side
+    area = np.asarray(page.area, np.float64)
+    limit = ANCHOR_REACH * np.linalg.norm(area[2] - area[0]) if cut else None
+
+    def fit(shape, k):
+        H = cv2.getPerspectiveTransform(np.float32(page.area), np.float32(np.roll(shape, -k, axis=0)))
+        if geometry.degenerate(H, page.area, size):
+            return -np.inf, H
+        anchors = area[[(i - k) % 4 for i in anchored]] if cut else None
+        moved, value = pose.search(gray, page.picture, page.size, H, anchors=anchors, limit=limit)
+        if cut:  # judged in the photo only: the page's parts out of frame say nothing either way
+            tiles = pose.match(gray, page.picture, page.size, moved, side=TURN_SIDE)
+            value = float(np.median(tiles)) if len(tiles) else -1.0
+        return value, moved
+
+    candidates = []
+    for k in range(4):
+        shape = quad
+        value, H = fit(shape, k)
+        for edge in cut:
+            base = shape
+            for amount in EXTENSIONS:
+                trial = extended(base, edge, amount)
+                trial_value, trial_H = fit(trial, k)
+                if trial_value > value:
+                    value, H, shape = trial_value, trial_H, trial
+        if value > -np.inf and not geometry.degenerate(H, page.area, size):
+            candidates.append((value, k, H))
+    # A regular pattern turned and moved by one period can look almost right: unless the best
+    # turn, registered, explains the photo nearly perfectly, the next best is registered too and
+    # the one that explains the photo better wins.
+    best, best_fit = None, -np.inf
+    for _, _, H in sorted(candidates, key=lambda c: -c[0])[:REGISTERED]:
+        H, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page))
+        evidence = evidence_for(gray, page, H)
+        fit_value = -1.0 if evidence is None else evidence
+        if fit_value > best_fit:
+            best, best_fit = H, fit_value
+        if best_fit >= CLEAR_FIT:
+            break
+    return best
+
+
+def registration_levels(page):
+    """The levels of pose.register for a page: a chessboard's corners, found to sub-pixel precision
+    afterwards (refined_points), make the finest level redundant, and it costs the most."""
+    return pose.ECC_LEVELS[:1] if page.refine == "chessboard" and page.grid else pose.ECC_LEVELS
+
+
+def pose_from_prior(gray, page, prior, calibration):
+    """The page registered from where it was a moment ago, or None when that no longer explains the photo."""
+    H, _ = pose.register(gray, page.picture, page.size, prior, levels=registration_levels(page)[-1:])
+    if geometry.degenerate(H, page.area, (gray.shape[1], gray.shape[0])):
+        return None
+    return H if score_of(evidence_for(gray, page, H), calibration or UNCALIBRATED) >= 0.5 else None
+
+
+def cut_edges(quad, size, tolerance=0.01):
+    """The sides of a quad (i: corner i to corner i + 1) that run along the photo's border."""
+    w, h = size
+    near = tolerance * max(w, h)
+    cut = []
+    for i in range(4):
+        a, b = quad[i], quad[(i + 1) % 4]
+        # At the border or past it: a fitted quad's cut side may stray a little out of the photo.
+        if (max(a[0], b[0]) < -0.5 + near or min(a[0], b[0]) > w - 0.5 - near
+                or max(a[1], b[1]) < -0.5 + near or min(a[1], b[1]) > h - 0.5 - near):
+            cut.append(i)
+    return cut
+
+
+def extended(quad, edge, amount):
+    """The quad with side `edge` pushed out along its two neighbouring sides by `amount` of their lengths."""
+    out = np.array(quad, np.float64)
+    i, j = edge, (edge + 1) % 4
+    out[i] = quad[i] + amount * (quad[i] - quad[(i - 1) % 4])
+    out[j] = quad[j] + amount * (quad[j] - quad[(j + 1) % 4])
+    return out
+
+
+def refined_points(gray, page, H):
+    """(H fitted through the sub-pixel corners, points, usable mask) for a chessboard page;
+    (H, projected points, all False) where too few corners could be refined."""
+    grid = page.grid
+    points = geometry.project(H, page.points)
+    usable = np.zeros(len(points), bool)
+    if page.refine != "chessboard" or grid is None:
+        return H, points, usable
+    found, refined = pose.refine_chessboard(gray, H, page.points, grid)
+    if refined.sum() < max(6, 0.3 * len(points)):
+        return H, points, usable
+    step = pose.grid_step(points.reshape(*grid, 2))
+    fitted, agree = pose.fit_through_points(page.points[refined], found[refined], max(1.0, 0.05 * step))
+    if fitted is None or agree.mean() < 0.8:
+        return H, points, usable
+    usable[np.nonzero(refined)[0][agree]] = True
+    points = np.where(usable[:, None], found, geometry.project(fitted, page.points))
+    return fitted, points, usable
+
+
+def in_photo(xy, size):
+    w, h = size
+    return bool(-0.5 <= xy[0] <= w - 0.5 and -0.5 <= xy[1] <= h - 0.5)
+
+
+def evidence_for(gray, page, H):
+    """How well the page, posed by H, explains the photo, -1..1, or None where nothing can be judged:
+    the median tile correlation (pose.match), or, if lower, the median score of the page's border
+    around the pattern area (pose.border), which tells the pattern from a larger grid of it."""
+    tiles = pose.match(gray, page.picture, page.size, H)
+    if not len(tiles):
+        return None
+    evidence = float(np.median(tiles))
+    around = pose.border(gray, page.picture, page.size, page.area, H)
+    return round(min(evidence, float(np.median(around))) if len(around) else evidence, 4)
+
+
+def score_of(evidence, calibration):
+    """The decision's confidence from a find's evidence (see calibrate.py): 0..1, 0.5 at its threshold."""
+    if evidence is None:
+        return 0.0
+    t, s = calibration["threshold"], max(calibration["scale"], 1e-6)
+    return 1.0 / (1.0 + math.exp(-np.clip((evidence - t) / s, -50, 50)))
+
+
+# ---------------------------------------------------------------- the decision
+
+def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, picture=None, intrinsics=None,
+           prior=None):
+    """The Find for one photo (see the module docstring).
+
+    Args:
+        gray: uint8 H x W, the photo in gray.
+        probs: float H x W x K, the masks' probabilities at the photo's size.
+        thresholds: K floats, where each mask is cut.
+        page: page.Page or None; without it there is no pose, only the quad of the mask.
+        calibration: {"threshold", "scale"} of the evidence (calibrate.py), or None: a model trained
+            before the calibration keeps the masks' decision (PRESENT, AGREEMENT, LIKENESS).
+        coverage: K floats or None, each mask's share of a true find (the masks' decision).
+        picture: uint8 2D array or None, the pattern's small picture (the masks' decision).
+        intrinsics: (camera matrix, distortion) or None, for `camera_pose`.
+        prior: 3 x 3 homography or None: where the page was a moment ago (the last video frame).
+            Registered from there first; the search from the mask's quad runs only if that fails.
+    """
+    size = (gray.shape[1], gray.shape[0])
+    component, present, agreement = mask_evidence(probs, thresholds, coverage)
+    nothing = Find(found=False, score=0.0, size=size, present=present, agreement=agreement,
+                   symmetry=page.symmetry if page else 1)
+    if component is None or component.sum() < MIN_AREA * component.size:
+        return nothing
+    nothing.bbox = list(cv2.boundingRect(component.astype(np.uint8)))
+    quad = None
+    if calibration is None:  # the masks decide, as they did before models carried a calibration
+        quad = quad_from_masks(probs[..., 0], component)
+        similar = likeness(gray.astype(np.float32), quad, picture) if picture is not None else None
+        nothing.likeness, nothing.score = similar, present
+        if not (present >= PRESENT and (agreement is None or agreement >= AGREEMENT)
+                and not (similar is not None and similar < LIKENESS and agreement is not None
+                         and agreement < CONFIRM_BELOW)):
+            return nothing
+        if page is None:  # no page, no pose: the quad of the mask
+            return dataclasses.replace(nothing, found=True, quad=geometry.clockwise_from_top_left(quad),
+                                       in_view=geometry.in_view(quad, size))
+    elif page is None:
+        return nothing
+    H = pose_from_prior(gray, page, prior, calibration) if prior is not None else None
+    if H is None:  # the search moves the quad anyway: the mask's outline is enough to start from
+        H = pose_from_quad(gray, page, quad if quad is not None else geometry.fit_quad(component))
+    if H is None or geometry.degenerate(H, page.area, size):
+        return nothing
+    H = pose.canonical_turn(H, page.size, page.symmetry)
+    evidence = evidence_for(gray, page, H)
+    if calibration is None:
+        found, score = True, present
+    else:
+        score = score_of(evidence, calibration)
+        found = score >= 0.5
+    H, points, usable = refined_points(gray, page, H)
+    quad = pose.local_corners(page.area, page.points, points, usable, H) if usable.any() \
+        else geometry.project(H, page.area)
+    found_points = [Point(name, (float(x), float(y)), in_photo((x, y), size), bool(u))
+                    for name, (x, y), u in zip(page.point_names, points, usable)]
+    camera = None
+    if intrinsics is not None and page.mm_per_pixel:
+        use = usable if usable.sum() >= 4 else None
+        page_xy = page.points[use] if use is not None else page.area
+        photo_xy = points[use] if use is not None else geometry.project(H, page.area)
+        camera = pose.camera_pose(page_xy, photo_xy, page.mm_per_pixel, *intrinsics)
+    return dataclasses.replace(nothing, found=found, score=score, quad=quad, homography=H, points=found_points,
+                               in_view=geometry.in_view(quad, size), likeness=evidence, camera_pose=camera)

@@ -1,0 +1,239 @@
+"""Pure geometry of a find: quadrilaterals fitted to masks, and homographies of the page.
+
+No files, no model: numpy and OpenCV only. Coordinates are OpenCV's everywhere: (0, 0) is the
+centre of the top-left pixel, x to the right, y down. A quad is 4 x 2 corners, clockwise on
+screen. A homography H maps the pattern's full.png pixels to photo pixels.
+"""
+
+import cv2
+import numpy as np
+
+# A quad is moved to cover probabilities above this level and leave those below. The calibrated
+# thresholds (about 0.75) cut inside a board's edge; 0.5 let a soft edge spill into the paper.
+QUAD_LEVEL = 0.6
+QUAD_MAX_SIDE = 400  # the quad is refined on probabilities resized to at most this many pixels a side
+
+
+# ---------------------------------------------------------------- quads from masks
+
+def largest_component(binary):
+    """(mask of the largest 8-connected component, its area in pixels); (None, 0) when empty."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return None, 0
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return labels == best, int(stats[best, cv2.CC_STAT_AREA])
+
+
+def clockwise_from_top_left(quad):
+    """Reorder 4 points clockwise on screen (y down), starting at the one nearest the top-left."""
+    quad = np.asarray(quad, np.float64)
+    x, y = quad[:, 0], quad[:, 1]
+    if np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y) < 0:  # counter-clockwise on screen
+        quad = quad[::-1]
+    start = int(np.argmin(quad.sum(1)))
+    return np.roll(quad, -start, axis=0)
+
+
+def _line_through(points):
+    vx, vy, x0, y0 = cv2.fitLine(points.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+    return np.array([x0, y0]), np.array([vx, vy])
+
+
+def _cross(a, b):
+    """z of the 2-D cross product: twice the signed triangle area (numpy 2.5 dropped 2-D np.cross)."""
+    return a[0] * b[1] - a[1] * b[0]
+
+
+def _intersect(a, b):
+    (p, u), (q, v) = a, b
+    det = _cross(u, v)
+    if abs(det) < 1e-6:
+        return None
+    return p + _cross(q - p, v) / det * u
+
+
+def fit_quad(component):
+    """Four corners, clockwise, of the quadrilateral that best matches a component's outline.
+
+    Coarse: vertices of the convex hull are dropped one at a time, always the one whose removal
+    loses the least area, until four remain. Fine: a line is fitted to the outline points along
+    each side, and neighbouring lines are intersected, which puts corners between pixels.
+    """
+    contours, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    hull = cv2.convexHull(outline.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    if len(hull) < 4:
+        x, y, w, h = cv2.boundingRect(component.astype(np.uint8))
+        return clockwise_from_top_left([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+    pts = list(hull)
+    while len(pts) > 4:
+        losses = [abs(_cross(pts[i] - pts[i - 1], pts[(i + 1) % len(pts)] - pts[i - 1])) for i in range(len(pts))]
+        pts.pop(int(np.argmin(losses)))
+    coarse = np.array(pts)
+    # Each outline point belongs to the side it is nearest to; the ends of a side are left out
+    # because corners are rounded there.
+    starts, ends = coarse, np.roll(coarse, -1, axis=0)
+    dist = np.stack([_segment_distance(outline, a, b) for a, b in zip(starts, ends)], 1)
+    side = np.argmin(dist, 1)
+    lines = []
+    for k, (a, b) in enumerate(zip(starts, ends)):
+        on = outline[side == k]
+        t = (on - a) @ (b - a) / max(np.dot(b - a, b - a), 1e-9)
+        on = on[(t > 0.15) & (t < 0.85)]
+        lines.append(_line_through(on) if len(on) >= 2 else None)
+    fine = []
+    reach = 0.25 * np.linalg.norm(coarse.max(0) - coarse.min(0))
+    for k in range(4):
+        corner = None if lines[k - 1] is None or lines[k] is None else _intersect(lines[k - 1], lines[k])
+        ok = corner is not None and np.linalg.norm(corner - coarse[k]) < reach
+        fine.append(corner if ok else coarse[k])
+    # The outline runs through pixel centres of the edge pixels; the region's edge is half a pixel out.
+    centre = np.mean(fine, 0)
+    fine = [c + 0.5 * (c - centre) / max(np.linalg.norm(c - centre), 1e-9) for c in fine]
+    return clockwise_from_top_left(fine)
+
+
+def _segment_distance(points, a, b):
+    ab = b - a
+    t = np.clip((points - a) @ ab / max(np.dot(ab, ab), 1e-9), 0, 1)
+    return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
+
+
+def quad_coverage(quad, shape):
+    """uint8 H x W raster of a quad, 255 inside, anti-aliased at its edges (corners in pixel-edge coordinates)."""
+    raster = np.zeros(shape, np.uint8)
+    cv2.fillPoly(raster, [np.round((np.asarray(quad) - 0.5) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    return raster
+
+
+def refine_quad(prob, quad, level=QUAD_LEVEL, max_side=QUAD_MAX_SIDE):
+    """Move a quad's corners until it best agrees with a probability map.
+
+    The score is the sum of (prob - level) over the quad: pixels above `level` pay to be inside,
+    pixels below pay to be outside. Coordinate descent, one corner coordinate at a time, with a
+    halving step, from `quad` (fit_quad's), so it stays a local correction. Corners may leave the
+    photo, as a partly framed pattern's do.
+
+    Args:
+        prob: float array H x W, channel 0's probabilities.
+        quad: 4 x 2 corners in pixels.
+        level: float, the probability that is neither in nor out. Defaults to QUAD_LEVEL.
+        max_side: int, refine on a copy of `prob` at most this large, for speed.
+
+    Returns:
+        4 x 2 float array, clockwise from the top left; `quad` itself if refining broke its convexity.
+    """
+    h, w = prob.shape
+    scale = min(1.0, max_side / max(h, w))
+    small = prob if scale == 1 else cv2.resize(prob, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                              interpolation=cv2.INTER_AREA)
+    gain = (small - level).astype(np.float32) / 255
+    score = lambda q: float(np.tensordot(quad_coverage(q, small.shape).astype(np.float32), gain))
+    best_quad = np.asarray(quad, np.float64) * scale
+    best = score(best_quad)
+    step = 0.02 * np.ptp(best_quad, axis=0).max()
+    while step > 0.2:
+        improved = False
+        for corner in range(4):
+            for axis in range(2):
+                for sign in (1, -1):
+                    trial = best_quad.copy()
+                    trial[corner, axis] += sign * step
+                    value = score(trial)
+                    if value > best:
+                        best, best_quad, improved = value, trial, True
+        if not improved:
+            step /= 2
+    refined = best_quad / scale
+    return clockwise_from_top_left(refined if cv2.isContourConvex(refined.astype(np.float32)) else quad)
+
+
+def snapped(prob, component, quad):
+    """Channel 0 with the find redrawn as its quad: over the component and the quad, the quad's raster."""
+    raster = quad_coverage(quad, prob.shape)
+    region = cv2.dilate((component | (raster > 0)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    out = prob.copy()
+    out[region] = raster[region] / 255.0
+    return out
+
+
+# ---------------------------------------------------------------- homographies
+
+def project(H, points):
+    """N x 2 points through a 3 x 3 homography (N x 2 float64)."""
+    points = np.asarray(points, np.float64).reshape(-1, 1, 2)
+    return cv2.perspectiveTransform(points, np.asarray(H, np.float64)).reshape(-1, 2)
+
+
+def signed_area(polygon):
+    """The area of a polygon, positive when it runs clockwise on screen (y down)."""
+    x, y = np.asarray(polygon, np.float64).T
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def rectangle(x0, y0, x1, y1):
+    """The 4 corners of an axis-aligned rectangle, clockwise on screen from (x0, y0)."""
+    return np.float64([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+
+def convex_overlap(a, b):
+    """Area of the intersection of two convex polygons (0 when they don't meet)."""
+    area, _ = cv2.intersectConvexConvex(np.float32(a), np.float32(b))
+    return max(float(area), 0.0)
+
+
+def in_view(quad, size):
+    """The share of a convex quad's area that lies inside a photo of size (w, h); 0..1."""
+    area = abs(signed_area(quad))
+    if area <= 0:
+        return 0.0
+    w, h = size
+    return min(1.0, convex_overlap(quad, rectangle(-0.5, -0.5, w - 0.5, h - 0.5)) / area)
+
+
+def degenerate(H, area, size, min_side=8.0, max_scale=40.0):
+    """Why a homography can't be a printed page seen by a camera, or None when it can.
+
+    A page seen from its front keeps its corners' order (no mirror image), is convex (no fold),
+    lies in front of the camera (the same sign of w at every corner), and is neither collapsed
+    to a line or a few pixels nor blown up far beyond the photo.
+
+    Args:
+        H: 3 x 3 homography, full.png pixels -> photo pixels.
+        area: 4 x 2 corners of the pattern area in full.png, clockwise.
+        size: (w, h) of the photo.
+        min_side: float, the shortest side the quad may have, in photo pixels.
+        max_scale: float, how many times the photo's diagonal the quad's may be.
+    """
+    H = np.asarray(H, np.float64)
+    if H.shape != (3, 3) or not np.all(np.isfinite(H)):
+        return "not a finite 3 x 3 matrix"
+    w_at = np.c_[np.asarray(area, np.float64), np.ones(4)] @ H[2]
+    if not (np.all(w_at > 0) or np.all(w_at < 0)):
+        return "part of the page behind the camera"
+    quad = project(H, area)
+    if signed_area(quad) <= 0:
+        return "mirrored or collapsed"
+    if not cv2.isContourConvex(np.float32(quad)):
+        return "folded"
+    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
+    if sides.min() < min_side:
+        return "collapsed"
+    if np.linalg.norm(np.ptp(quad, axis=0)) > max_scale * np.hypot(*size):
+        return "far larger than the photo"
+    return None
+
+
+def page_turn(turns, page_size):
+    """3 x 3 map of full.png onto itself, turned `turns` quarter turns clockwise about its centre.
+
+    Only a square page can turn by one quarter; any page can turn by two. With a turn T, the
+    homography H @ T shows the same page as H, its corners renamed.
+    """
+    w, h = page_size
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    c, s = [(1, 0), (0, 1), (-1, 0), (0, -1)][turns % 4]
+    rotate = np.float64([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    move = lambda dx, dy: np.float64([[1, 0, dx], [0, 1, dy], [0, 0, 1]])
+    return move(cx, cy) @ rotate @ move(-cx, -cy)

@@ -1,0 +1,228 @@
+"""Stage 5 on disk: test_segmenter.py's files, written from the Segmenter's Finds.
+
+For each photo <stem> (a name used twice gets _2, _3, ...):
+
+    OUT/<stem>_in.jpg              what the model saw (the photo resized to the model's input)
+    OUT/<stem>_out<K>_<name>.png   mask K's probability, 0..255 grayscale, at the photo's own resolution
+                                   (a found pattern's full-pattern mask snapped to its quad, unless snap=False)
+    OUT/<stem>_overlay.jpg         the photo, each mask tinted in its colour, the pattern's outline
+                                   (its top-left corner marked) and its points drawn
+    OUT/results.json               {"model", "mask_names", "image_size", "thresholds", "decision",
+                                    "images": [{"source", "input", "masks", "overlay", "area",
+                                                **find.Find.to_json()} or {"source", "error"}]}
+
+Writing is separate from finding: segmenter.Segmenter answers, this module only draws and writes.
+"""
+
+import concurrent.futures
+import json
+import os
+import sys
+import time
+
+import cv2
+import numpy as np
+
+from segmenty import images
+from segmenty.errors import InvalidArgument, SegmentyError
+
+# Grey pictures (probability maps): "up" filtering with run-length coding is 2x faster than the default, as small.
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
+              cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+# BGR tints of the masks in the overlay, in channel order (repeats after six).
+COLORS = [(40, 200, 40), (40, 40, 230), (230, 130, 30), (30, 210, 250), (200, 40, 200), (220, 220, 40)]
+OUTLINE = (255, 0, 255)
+POINT = (0, 255, 255)
+
+
+def draw_find(img, find, scale=None):
+    """Draw a Find on a BGR image in place: the whole outline, its first corner, the points in view."""
+    scale = scale or max(img.shape[:2]) / 640
+    thick = max(1, round(3 * scale))
+    if find.quad is None:
+        return img
+    quad = np.asarray(find.quad, np.float64)
+    colour = OUTLINE if find.found else (128, 128, 128)
+    cv2.polylines(img, [np.int32(np.round(quad * 16))], True, colour, thick, cv2.LINE_AA, shift=4)
+    # The pattern's own top-left corner: its orientation, even where the page is turned.
+    cv2.circle(img, tuple(np.int32(np.round(quad[0] * 16))), max(3, 3 * thick), colour, -1, cv2.LINE_AA, shift=4)
+    for p in find.points or []:
+        if p.in_view:
+            centre = tuple(np.int32(np.round(np.asarray(p.xy) * 16)))
+            cv2.circle(img, centre, max(2, round(2 * scale)) * 16, POINT, max(1, thick // 2), cv2.LINE_AA, shift=4)
+    return img
+
+
+def overlay(rgb, probs, names, find=None, thresholds=None):
+    """BGR picture: the photo with each mask tinted in its colour, the find drawn, a legend."""
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    for k in range(probs.shape[2]):
+        inside = (probs[..., k] > (0.5 if thresholds is None else thresholds[k])).astype(np.uint8)
+        if inside.any():
+            tint = cv2.add(cv2.convertScaleAbs(img, alpha=0.55), tuple(0.45 * c for c in COLORS[k % len(COLORS)]) + (0,))
+            cv2.copyTo(tint, inside, img)
+    scale = max(img.shape[:2]) / 640
+    thick = max(1, round(3 * scale))
+    if find is not None:
+        draw_find(img, find, scale)
+    for k, name in enumerate(names):
+        org = (round(8 * scale), round((22 + 22 * k) * scale))
+        cv2.putText(img, name, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+        cv2.putText(img, name, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, COLORS[k % len(COLORS)], thick, cv2.LINE_AA)
+    return img
+
+
+def unique_stem(path, used):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    candidate, k = stem, 1
+    while candidate in used:
+        k += 1
+        candidate = f"{stem}_{k}"
+    used.add(candidate)
+    return candidate
+
+
+def write_photo(out, stem, rgb, find, names, thresholds, image_size):
+    """Write one photo's files; returns its results.json entry without "source"."""
+    entry = {"input": os.path.join(out, f"{stem}_in.jpg"), "masks": []}
+    seen = images.model_input(rgb, image_size).astype(np.uint8)
+    cv2.imwrite(entry["input"], cv2.cvtColor(seen, cv2.COLOR_RGB2BGR))
+    for k, name in enumerate(names):
+        path = os.path.join(out, f"{stem}_out{k}_{name}.png")
+        cv2.imwrite(path, np.clip(find.masks[..., k] * 255 + 0.5, 0, 255).astype(np.uint8), PNG_PARAMS)
+        entry["masks"].append(path)
+    entry["area"] = [round(float((find.masks[..., k] > t).mean()), 5) for k, t in enumerate(thresholds)]
+    entry["overlay"] = os.path.join(out, f"{stem}_overlay.jpg")
+    cv2.imwrite(entry["overlay"], overlay(rgb, find.masks, names, find, thresholds))
+    entry.update(find.to_json())
+    return entry
+
+
+def read_intrinsics(path):
+    """(camera matrix, distortion) from a JSON file {"camera_matrix": 3 x 3, "dist_coeffs": [k1, k2, p1, p2, ...]}."""
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        K = np.asarray(data["camera_matrix"], np.float64)
+        dist = np.asarray(data.get("dist_coeffs", []), np.float64).ravel()
+        if K.shape != (3, 3) or len(dist) not in (0, 4, 5, 8, 12, 14):
+            raise ValueError("shapes")
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InvalidArgument("intrinsics", path, 'a JSON file {"camera_matrix": [[fx, 0, cx], [0, fy, cy], '
+                                                  '[0, 0, 1]], "dist_coeffs": [k1, k2, p1, p2, k3]} '
+                                                  "(OpenCV's calibrateCamera outputs)") from None
+    return K, dist
+
+
+def segment(segmenter, inputs, out, limit=10, on_result=None, model_name=None):
+    """Run a Segmenter on photos and write masks, overlays and results.json (see the module docstring).
+
+    Args:
+        segmenter: segmenter.Segmenter.
+        inputs: list of str, image files or folders.
+        out: str, output folder (created; an existing file there is an error).
+        limit: int, at most this many photos; 0 for all. Defaults to 10.
+        on_result: callable(entry, probs at photo size, thresholds) or None, e.g. to score each photo.
+        model_name: str or None, what results.json calls the model.
+
+    Returns:
+        dict, the content of results.json, plus "seconds" (excluding the model load).
+    """
+    paths = images.list_images(inputs, limit)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise InvalidArgument("out", out, "a folder to write into (a file of that name exists)")
+    os.makedirs(out, exist_ok=True)
+    names, size, thresholds = segmenter.mask_names, segmenter.image_size, segmenter.thresholds
+    results = {"model": model_name, "mask_names": names, "image_size": size, "thresholds": thresholds,
+               "decision": segmenter.calibration, "images": []}
+    used = set()
+    stems = [unique_stem(p, used) for p in paths]
+
+    def load(path):
+        try:
+            return images.read_photo(path, segmenter.max_pixels), None
+        except ValueError as e:
+            return None, e
+
+    started = time.monotonic()
+    batch = segmenter.predictor.batch_size
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        for first in range(0, len(paths), batch):
+            loaded = list(pool.map(load, paths[first:first + batch]))
+            good = [(path, stem, rgb) for path, stem, (rgb, _) in zip(paths[first:], stems[first:], loaded)
+                    if rgb is not None]
+            for path, (rgb, err) in zip(paths[first:], loaded):
+                if rgb is None:
+                    results["images"].append({"source": path, "error": str(err)})
+                    print(f"warning: {path}: {err}", file=sys.stderr)
+            finds = list(segmenter.find_all([rgb for _, _, rgb in good], masks=True))
+            entries = pool.map(lambda a: write_photo(out, a[0][1], a[0][2], a[1], names, thresholds, size),
+                               zip(good, finds))
+            for (path, _, _), find, entry in zip(good, finds, entries):
+                entry = {"source": path, **entry}
+                results["images"].append(entry)
+                if on_result:
+                    on_result(entry, find.masks, thresholds)
+    results["seconds"] = round(time.monotonic() - started, 3)
+    images.write_json(os.path.join(out, "results.json"), {k: v for k, v in results.items() if k != "seconds"},
+                      indent=1)
+    return results
+
+
+def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, batch_size=8, image_size=None,
+                   zoom=True, flip=True, snap=True, pattern=None, likeness=True, intrinsics=None, camera=None,
+                   track=True, every=30, show=None, max_pixels=images.MAX_PIXELS):
+    """Load a model and run it on photos (segment()), a video or a camera (video.run); with `truth`,
+    score the photos, print the table and write OUT/metrics.json. Arguments as test_segmenter.py's flags.
+
+    `limit` None means 10 photos (the original's default) or every frame.
+
+    Returns:
+        tuple (results dict, metrics dict or None); for a video or camera, (video.run's dict, None).
+    """
+    from segmenty import evaluate, video
+    from segmenty.segmenter import Segmenter
+    evaluator = None
+    if threshold is not None and not 0 < threshold < 1:
+        raise InvalidArgument("threshold", threshold, "0 < t < 1")
+    videos = [i for i in inputs if video.is_video_name(i)]
+    if camera is not None or videos:
+        if camera is not None and inputs or len(inputs) > 1:
+            raise InvalidArgument("inputs", inputs, "one video, or photos, or none with `camera`")
+        segmenter = Segmenter.load(model, zoom=zoom, flip=flip, snap=snap, threshold=threshold, pattern=pattern,
+                                   check_likeness=likeness, intrinsics=read_intrinsics(intrinsics),
+                                   batch_size=1, image_size=image_size, max_pixels=max_pixels)
+        done = video.run(segmenter, camera if camera is not None else inputs[0], out, track, every, show, limit or 0,
+                         log=lambda line: print(line, file=sys.stderr, flush=True))
+        unreadable = f", {done['errors']} unreadable" if done["errors"] else ""
+        print(f"wrote {done['video']} and {done['jsonl']}: {done['frames']} frames, pattern found in "
+              f"{done['found']}{unreadable} ({done['frames'] / max(done['seconds'], 1e-9):.1f} frames/s)",
+              file=sys.stderr)
+        return done, None
+    if not inputs:
+        raise InvalidArgument("inputs", inputs, "photos, a folder of photos, or a video")
+    limit = 10 if limit is None else limit
+    if truth:
+        evaluator = evaluate.Evaluator(truth)
+        paths = images.list_images(inputs, limit)
+        if not any(evaluator.covers(p) for p in paths):
+            raise SegmentyError(f"none of the {len(paths)} photos has an entry in `truth` {truth} "
+                                "(quad files match by file name, sample indexes by path)")
+    segmenter = Segmenter.load(model, zoom=zoom, flip=flip, snap=snap, threshold=threshold, pattern=pattern,
+                               check_likeness=likeness, intrinsics=read_intrinsics(intrinsics),
+                               batch_size=batch_size, image_size=image_size, max_pixels=max_pixels)
+    results = segment(segmenter, inputs, out, limit, on_result=evaluator.add if evaluator else None, model_name=model)
+    done = [e for e in results["images"] if "error" not in e]
+    print(f"wrote {len(done)} photos to {out}/ ({len(done) / max(results['seconds'], 1e-9):.1f} photos/s); "
+          f"look at {out}/*_overlay.jpg", file=sys.stderr)
+    errors = len(results["images"]) - len(done)
+    if errors:
+        print(f"{errors} unreadable photo(s) listed with an error in {out}/results.json", file=sys.stderr)
+    metrics = None
+    if evaluator:
+        metrics = evaluator.metrics(results["mask_names"])
+        images.write_json(os.path.join(out, "metrics.json"), metrics, indent=1)
+        print(evaluate.format_table(metrics))
+    return results, metrics

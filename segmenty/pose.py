@@ -1,0 +1,359 @@
+"""The pose of the page: where every point of the printed page lands in the photo.
+
+Pure numpy/OpenCV, no model, no files:
+
+- `search`: the page's picture moved and resized over the photo until it matches best, from
+  a rough pose (the quad of a mask), so that a regular pattern lines up at the right period.
+- `register`: the page's picture aligned to the photo (cv2.findTransformECC with a homography,
+  coarse to fine), which brings the pose to a fraction of a pixel where the photo allows it.
+- `refine_chessboard`: chessboard corners found to sub-pixel precision (cv2.cornerSubPix) near
+  where the pose puts them; `fit_through_points` and `local_corners` pose the page through them.
+- `match`: how well a posed page explains the photo, tile by tile: the evidence of a find.
+- `canonical_turn`, `page_symmetry`: one stable pose among the equivalent ones of a symmetric page.
+- `camera_pose`: rotation and translation in millimetres (cv2.solvePnP), given the camera.
+
+Conventions: OpenCV pixel coordinates ((0, 0) = centre of the top-left pixel); H maps the
+pattern's full.png pixels to photo pixels; the page picture is full.png in gray, shrunk, with
+`page_size` the size of full.png itself.
+"""
+
+import weakref
+
+import cv2
+import numpy as np
+
+from segmenty import geometry
+
+ECC_SIDE = 320  # the page is registered at this many pixels on its longer side at the finest level
+ECC_LEVELS = (0.5, 1.0)  # coarse to fine, as shares of ECC_SIDE
+ECC_ITERATIONS = 20
+TILES = 4  # match() compares the page with the photo in TILES x TILES tiles
+BORDER_SEGMENTS = 12  # border() judges the page's border in this many segments around it
+BORDER_CONTRAST = 20  # ... where the page's border differs from the pattern's mean by this many grey levels
+
+
+_pictures = {}  # (id of a page picture, width, height) -> (a weak reference to it, it resized, float32)
+
+
+def _resized(page, size):
+    """The page picture at `size` (w, h), float32, resized once: each find asks for a few sizes again and again."""
+    key = (id(page), *size)
+    cached = _pictures.get(key)
+    if cached is None or cached[0]() is not page:
+        if len(_pictures) > 256:
+            _pictures.clear()
+        cached = (weakref.ref(page), cv2.resize(page, size, interpolation=cv2.INTER_AREA).astype(np.float32))
+        _pictures[key] = cached
+    return cached[1]
+
+
+def _scaling(factor):
+    """3 x 3 map from pixel coordinates of an image to those of the same image resized by `factor`."""
+    return np.float64([[factor, 0, 0.5 * factor - 0.5], [0, factor, 0.5 * factor - 0.5], [0, 0, 1]])
+
+
+def register(gray, page, page_size, H, side=ECC_SIDE, levels=ECC_LEVELS, iterations=ECC_ITERATIONS):
+    """Align the page's picture to the photo, starting from H: a better H, or H itself if ECC fails.
+
+    Each level shrinks the page picture to `side * level` pixels on its longer side and the
+    photo so that the page appears at about the same size, then runs cv2.findTransformECC
+    (a homography, maximising the correlation, so it ignores the light's level and contrast).
+    Pixels that the page sends out of the photo take no part.
+
+    Args:
+        gray: uint8 or float32 H x W, the photo in gray.
+        page: uint8 2D array, the page picture (full.png in gray, any size).
+        page_size: (w, h) of full.png, the coordinates H maps from.
+        H: 3 x 3, the starting homography.
+
+    Returns:
+        (H 3 x 3 float64, the correlation ECC reached, or None if it failed at every level).
+    """
+    H = np.asarray(H, np.float64)
+    gray = np.asarray(gray, np.float32)
+    corners = geometry.project(H, geometry.rectangle(-0.5, -0.5, page_size[0] - 0.5, page_size[1] - 0.5))
+    on_photo = max(np.ptp(corners, axis=0).max(), 1.0)  # the page's extent in photo pixels
+    correlation = None
+    for level in levels:
+        target = side * level
+        s = target / max(page_size)
+        d = min(1.0, target / on_photo)
+        template = _resized(page, (max(8, round(page_size[0] * s)), max(8, round(page_size[1] * s))))
+        image = gray if d == 1 else cv2.resize(gray, (max(8, round(gray.shape[1] * d)), max(8, round(gray.shape[0] * d))),
+                                               interpolation=cv2.INTER_AREA)
+        # The template is full.png resized, so its pixels map to full.png's through a scaling.
+        to_template = _scaling(template.shape[1] / page_size[0])
+        to_image = _scaling(image.shape[1] / gray.shape[1])
+        warp = to_image @ H @ np.linalg.inv(to_template)
+        warp = (warp / warp[2, 2]).astype(np.float32)
+        try:
+            correlation, warp = cv2.findTransformECC(
+                template, image, warp, cv2.MOTION_HOMOGRAPHY,
+                (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5), None, 5)
+        except cv2.error:  # no convergence, or the page left the photo: keep the last good pose
+            continue
+        H = np.linalg.inv(to_image) @ warp.astype(np.float64) @ to_template
+        H /= H[2, 2]
+    return H, correlation
+
+
+SEARCH_SCALES = np.geomspace(0.8, 1.25, 7)  # the page's size may be this far off what the masks say
+SEARCH_REACH = 0.3  # ... and its place by this share of its size
+
+
+def search(gray, page, page_size, H, side=96, scales=SEARCH_SCALES, reach=SEARCH_REACH, anchors=None, limit=None):
+    """H corrected by the shift and scale, within the page's plane, at which the page's picture
+    best matches the photo: (H, that match's correlation).
+
+    The photo is warped into the page's frame by H, with `reach` of the page's size around it,
+    and the page's picture, resized by each of `scales`, is slid over it (cv2.matchTemplate).
+    Where a mask outlines the pattern a few percent off, a regular pattern lines up with the
+    photo at the wrong period and registration (ECC) can't recover; this finds the right one.
+    `anchors` (N x 2 full.png points) move at most `limit` full.png pixels, where given.
+    """
+    s = side / max(page_size)
+    tw, th = max(8, round(page_size[0] * s)), max(8, round(page_size[1] * s))
+    template = _resized(page, (tw, th))
+    pad_x, pad_y = round(reach * tw), round(reach * th)
+    # Pixels of the extended frame -> full.png pixels -> photo pixels.
+    frame = np.float64([[1 / s, 0, -pad_x / s], [0, 1 / s, -pad_y / s], [0, 0, 1]])
+    warped = cv2.warpPerspective(np.asarray(gray, np.float32), np.asarray(H, np.float64) @ frame,
+                                 (tw + 2 * pad_x, th + 2 * pad_y), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_REPLICATE)
+    best = (-np.inf, 1.0, (pad_x, pad_y))
+    for scale in scales:
+        w, h = round(tw * scale), round(th * scale)
+        if w >= warped.shape[1] or h >= warped.shape[0]:
+            continue
+        scores = cv2.matchTemplate(warped, _resized(page, (w, h)), cv2.TM_CCOEFF_NORMED)
+        x0, y0 = 0, 0
+        if anchors is not None and len(anchors):
+            # Anchor X lands at at + X * s * scale, against pad + X * s unmoved: a box of allowed `at`.
+            moved_by = np.asarray(anchors, np.float64) * s * (w / tw - 1)
+            lo = np.ceil(np.max(-moved_by - limit * s, axis=0) + (pad_x, pad_y)).astype(int)
+            hi = np.floor(np.min(-moved_by + limit * s, axis=0) + (pad_x, pad_y)).astype(int)
+            lo, hi = np.maximum(lo, 0), np.minimum(hi, (scores.shape[1] - 1, scores.shape[0] - 1))
+            if np.any(lo > hi):
+                continue
+            (x0, y0), scores = lo, scores[lo[1]:hi[1] + 1, lo[0]:hi[0] + 1]
+        _, value, _, (x, y) = cv2.minMaxLoc(scores)
+        if value > best[0]:
+            best = (value, w / tw, (x + x0, y + y0))
+    value, scale, (x, y) = best
+    # full.png point X sits at extended-frame pixel (x, y) + X * s * scale.
+    move = np.float64([[scale, 0, (x - pad_x) / s], [0, scale, (y - pad_y) / s], [0, 0, 1]])
+    moved = np.asarray(H, np.float64) @ move
+    return moved / moved[2, 2], float(value)
+
+
+def grid_step(points):
+    """The median distance between neighbouring points of a (rows, cols, 2) grid, in pixels."""
+    steps = np.r_[np.linalg.norm(np.diff(points, axis=0), axis=2).ravel(),
+                  np.linalg.norm(np.diff(points, axis=1), axis=2).ravel()]
+    return float(np.median(steps)) if len(steps) else 0.0
+
+
+def refine_chessboard(gray, H, points, grid, window=0.35, reach=0.3):
+    """Chessboard corners to sub-pixel precision near where H puts them.
+
+    Args:
+        gray: uint8 H x W, the photo in gray.
+        H: 3 x 3, full.png -> photo.
+        points: N x 2, the corners in full.png, row by row.
+        grid: (rows, cols) of `points`.
+        window: float, the search window's half-size as a share of a square. Defaults to 0.35.
+        reach: float, a corner moved further than this share of a square is not trusted.
+
+    Returns:
+        (N x 2 photo positions: refined where `refined`, projected elsewhere, refined: N bools).
+    """
+    projected = geometry.project(H, points)
+    step = grid_step(projected.reshape(*grid, 2))
+    win = int(np.clip(round(window * step), 2, 25))
+    h, w = gray.shape
+    inside = ((projected[:, 0] > win + 1) & (projected[:, 0] < w - win - 2)
+              & (projected[:, 1] > win + 1) & (projected[:, 1] < h - win - 2))
+    found = projected.copy()
+    refined = np.zeros(len(points), bool)
+    if step < 6 or not inside.any():  # squares of a few pixels: nothing to refine
+        return found, refined
+    start = projected[inside].astype(np.float32).reshape(-1, 1, 2)
+    moved = cv2.cornerSubPix(gray, start.copy(), (win, win), (-1, -1),
+                             (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.01)).reshape(-1, 2)
+    near = np.linalg.norm(moved - projected[inside], axis=1) < reach * step
+    index = np.nonzero(inside)[0][near]
+    found[index] = moved[near]
+    refined[index] = True
+    return found, refined
+
+
+def fit_through_points(page_points, photo_points, tolerance):
+    """A homography through matched points (RANSAC), and the mask of the points that agree with it."""
+    if len(page_points) < 6:
+        return None, np.zeros(len(page_points), bool)
+    H, inliers = cv2.findHomography(np.float32(page_points), np.float32(photo_points), cv2.RANSAC, tolerance)
+    if H is None:
+        return None, np.zeros(len(page_points), bool)
+    return H / H[2, 2], inliers.ravel().astype(bool)
+
+
+def local_corners(area, page_points, photo_points, usable, H, nearest=9):
+    """Each corner of `area` through a homography of the `nearest` usable points closest to it.
+
+    A lens bends the page's straight lines a little: one homography over the whole page then
+    misses its corners by a few pixels, while the points next to a corner still fix it.
+    Corners with too few usable points near them come from H.
+    """
+    out = geometry.project(H, area)
+    for k, corner in enumerate(np.asarray(area, np.float64)):
+        order = np.argsort(np.linalg.norm(page_points - corner, axis=1))
+        near = [i for i in order if usable[i]][:nearest]
+        if len(near) < nearest:
+            continue
+        local, _ = cv2.findHomography(np.float32(page_points[near]), np.float32(photo_points[near]), 0)
+        if local is not None:
+            out[k] = geometry.project(local, [corner])[0]
+    return out
+
+
+def match(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2):
+    """How well the page, posed by H, explains the photo: correlation per tile of the page.
+
+    The photo is warped into the page's frame (`side` pixels on its longer side) and compared
+    with the page picture tile by tile; tiles the page sends out of the photo, or whose picture
+    is flat (plain paper), are left out.
+
+    Returns:
+        float array of the tiles' correlations (-1..1), empty when no tile can be judged.
+    """
+    template, warped, valid, _ = _in_page_frame(gray, page, page_size, H, side)
+    th, tw = template.shape
+    scores = []
+    xs, ys = np.linspace(0, tw, tiles + 1).round().astype(int), np.linspace(0, th, tiles + 1).round().astype(int)
+    for i in range(tiles):
+        for j in range(tiles):
+            box = (slice(ys[i], ys[i + 1]), slice(xs[j], xs[j + 1]))
+            if valid[box].mean() < 0.9:
+                continue
+            a, b = template[box], warped[box]
+            a, b = a - a.mean(), b - b.mean()
+            norm = np.sqrt(float((a * a).sum()) * float((b * b).sum()))
+            if float(a.std()) < 8 or norm < 1e-6:
+                continue
+            scores.append(float((a * b).sum()) / norm)
+    return np.array(scores)
+
+
+def _in_page_frame(gray, page, page_size, H, side):
+    """(page picture, photo warped into the page's frame, mask of photo pixels) at `side` pixels, and the scale."""
+    s = side / max(page_size)
+    tw, th = max(8, round(page_size[0] * s)), max(8, round(page_size[1] * s))
+    template = _resized(page, (tw, th))
+    M = np.asarray(H, np.float64) @ np.linalg.inv(_scaling(tw / page_size[0]))  # frame pixels -> photo pixels
+    warped = cv2.warpPerspective(np.asarray(gray, np.float32), M, (tw, th),
+                                 flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP, borderValue=-1)
+    valid = cv2.warpPerspective(np.ones(gray.shape[:2], np.uint8), M, (tw, th),
+                                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0) > 0
+    return template, warped, valid, tw / page_size[0]
+
+
+def border(gray, page, page_size, area, H, segments=BORDER_SEGMENTS, side=ECC_SIDE // 2):
+    """How much the page's border around the pattern area, posed by H, looks as printed: 0..1 per
+    segment of the border, or an empty array where the page has no distinct border or it is out of view.
+
+    A regular pattern repeats: a larger grid of the same cells matches the pattern area anywhere
+    inside it, and only the border around the area (the chessboard's paper margin) tells the two
+    apart. In each segment of the border's outer two thirds (its inner third takes the blur of
+    the pattern's edge), around the page's centre, the photo's mean level should differ from its
+    mean over the pattern area as the page's do, scaled by the levels fitted over the pattern
+    area: the score is that difference's share, near 1 for paper around a chessboard, near 0 for
+    more of the grid. Means don't mind noise, and blur lowers the fitted contrast as much as the
+    difference. The median segment ignores an occluder over part of the border.
+    """
+    template, warped, valid, s = _in_page_frame(gray, page, page_size, H, side)
+    th, tw = template.shape
+    (x0, y0), (x1, y1) = np.asarray(area)[0] * s, np.asarray(area)[2] * s
+    gap = min(x0, y0, tw - 1 - x1, th - 1 - y1)
+    if gap < 3:
+        return np.array([])
+    ys, xs = np.mgrid[0:th, 0:tw]
+    inner = (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1) & valid
+    pad = gap / 3
+    ring = ~((xs >= x0 - pad) & (xs <= x1 + pad) & (ys >= y0 - pad) & (ys <= y1 + pad)) & valid
+    if ring.sum() < 20 or inner.sum() < 20 or template[inner].std() < 1:
+        return np.array([])
+    a, _ = np.polyfit(template[inner], warped[inner], 1)
+    angle = np.arctan2(ys[ring] - th / 2, xs[ring] - tw / 2)
+    bins = ((angle + np.pi) / (2 * np.pi) * segments).astype(int) % segments
+    w, t = warped[ring], template[ring]
+    t_inner, w_inner = template[inner].mean(), warped[inner].mean()
+    scores = []
+    for k in range(segments):
+        here = bins == k
+        expected = t[here].mean() - t_inner if here.sum() >= 8 else 0.0
+        if abs(expected) >= BORDER_CONTRAST:  # a border that differs from the pattern's average
+            scores.append((w[here].mean() - w_inner) / (a * expected) if a > 0 else 0.0)
+    return np.clip(np.array(scores), 0, 1)
+
+
+def canonical_turn(H, page_size, symmetry):
+    """Of the poses that show the same symmetric page (H turned by each equivalent quarter turn),
+    the one whose page points most nearly up in the photo: a choice that stays put as the page moves.
+
+    Args:
+        symmetry: int, how many equivalent turns the page has (1, 2 or 4).
+    """
+    if symmetry <= 1:
+        return np.asarray(H, np.float64)
+    w, h = page_size
+    centre, top = [(w - 1) / 2, (h - 1) / 2], [(w - 1) / 2, 0]
+    best, best_up = None, None
+    for k in range(0, 4, 4 // symmetry):
+        turned = np.asarray(H, np.float64) @ geometry.page_turn(k, page_size)
+        c, t = geometry.project(turned, [centre, top])
+        up = -(t[1] - c[1]) / max(np.linalg.norm(t - c), 1e-9)
+        if best_up is None or up > best_up + 1e-9:
+            best, best_up = turned, up
+    return best / best[2, 2]
+
+
+def page_symmetry(page, threshold=0.9):
+    """How many quarter turns leave a page picture looking the same: 1, 2 or 4.
+
+    Args:
+        page: uint8 2D array, the page in gray.
+        threshold: float, the correlation above which a turned page counts as the same.
+    """
+    a = np.asarray(page, np.float32)
+    def same(b):
+        if b.shape != a.shape:
+            return False
+        x, y = a - a.mean(), b - b.mean()
+        norm = np.sqrt(float((x * x).sum()) * float((y * y).sum()))
+        return norm > 0 and float((x * y).sum()) / norm >= threshold
+    if same(np.rot90(a, 1)) and same(np.rot90(a, 2)):
+        return 4
+    return 2 if same(np.rot90(a, 2)) else 1
+
+
+def camera_pose(page_points, photo_points, mm_per_pixel, camera_matrix, distortion):
+    """The page's rotation and translation from the camera (cv2.solvePnP), in millimetres.
+
+    Args:
+        page_points: N x 2 in full.png pixels (N >= 4), photo_points: N x 2 in photo pixels.
+        mm_per_pixel: float, millimetres per full.png pixel as printed.
+        camera_matrix: 3 x 3, distortion: OpenCV's distortion coefficients.
+
+    Returns:
+        dict {"rvec", "tvec" (mm), "reprojection_error" (px)}, or None if solvePnP fails.
+    """
+    objects = np.c_[np.asarray(page_points, np.float64) * mm_per_pixel, np.zeros(len(page_points))]
+    image = np.asarray(photo_points, np.float64)
+    K, dist = np.asarray(camera_matrix, np.float64), np.asarray(distortion, np.float64).ravel()
+    ok, rvec, tvec = cv2.solvePnP(objects, image, K, dist, flags=cv2.SOLVEPNP_IPPE if len(objects) >= 4 else 0)
+    if not ok:
+        return None
+    back, _ = cv2.projectPoints(objects, rvec, tvec, K, dist)
+    error = float(np.sqrt(np.mean(np.sum((back.reshape(-1, 2) - image) ** 2, axis=1))))
+    return {"rvec": rvec.ravel().round(6).tolist(), "tvec": tvec.ravel().round(3).tolist(),
+            "reprojection_error": round(error, 3)}

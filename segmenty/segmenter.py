@@ -1,0 +1,273 @@
+"""The Python API: load a model, give it photos or video frames, get Finds back.
+
+    from segmenty import Segmenter
+    seg = Segmenter.load("save.keras")          # or an exported "model.onnx"
+    found = seg.find(frame_rgb)                  # a find.Find: found, score, quad, homography, points
+    for f in seg.find_all(paths_or_frames): ...  # batched
+
+Nothing is written: test_segmenter.py (outputs.py) writes masks, overlays and results.json
+from the same Finds. An image is a path, a PIL image, or a numpy array H x W x 3 uint8 in RGB
+order (`channels="bgr"` for OpenCV's frames) or H x W gray.
+
+Each look at a photo runs the model on it resized to the model's input (image_size square);
+with `flip`, the mask probabilities are averaged with the model's view of the mirror image
+(the pattern looks the same either way, the model's mistakes mostly don't). A pattern found
+small gets a second, closer look (find.zoom_window), and where a large photo shows nothing at
+first, it is looked at again in tiles (find.tile_windows). Then find.decide answers.
+"""
+
+import concurrent.futures
+import os
+
+import cv2
+import numpy as np
+
+from segmenty import find, geometry, images
+from segmenty.errors import InvalidArgument
+from segmenty.page import Page
+
+
+
+class KerasPredictor:
+    """A Keras model as a function of a batch of model inputs: probabilities, float32 numpy."""
+
+    def __init__(self, net, info, batch_size=8):
+        self.net, self.info, self.batch_size = net, info, batch_size
+
+    @classmethod
+    def from_file(cls, path, batch_size=8):
+        from segmenty import devices, model as models
+        net, info = models.load(path, compile=False)
+        # bf16 on a GPU, float32 on any CPU, whatever it was trained in: a laptop has no bf16 units.
+        return cls(models.with_policy(net, info, "mixed_bfloat16" if devices.gpu_count() else "float32"), info,
+                   batch_size)
+
+    def __call__(self, batch):
+        return np.asarray(self.net.predict_on_batch(batch), np.float32)
+
+
+class Segmenter:
+    """A trained model, ready to find its pattern in photos (see the module docstring).
+
+    Use Segmenter.load(path, ...) rather than the constructor.
+    """
+
+    def __init__(self, predictor, info, zoom=True, flip=True, snap=True, threshold=None, pattern=None,
+                 check_likeness=True, intrinsics=None, image_size=None, max_pixels=images.MAX_PIXELS, small=True):
+        self.predictor, self.info = predictor, info
+        self.zoom, self.flip, self.snap, self.max_pixels, self.small = zoom, flip, snap, max_pixels, small
+        self.mask_names = list(info["mask_names"])
+        self.image_size = image_size or info["image_size"]
+        multiple = 2 ** len(info["config"]["filters"])  # the model halves its input this many times
+        if self.image_size % multiple:
+            raise InvalidArgument("image_size", self.image_size, f"a multiple of {multiple} for this model")
+        if threshold is not None and not 0 < threshold < 1:
+            raise InvalidArgument("threshold", threshold, "0 < t < 1")
+        n = len(self.mask_names)
+        self.thresholds = [threshold] * n if threshold is not None else list(info.get("thresholds") or [0.5] * n)
+        # The agreement check only holds at the thresholds the coverage was measured with.
+        self.coverage = info.get("coverage") if threshold is None else None
+        self.page = _page(info, pattern)
+        self.picture = _picture(info, pattern) if check_likeness else None
+        self.calibration = info.get("decision")
+        self.intrinsics = intrinsics
+        self._input_shape = (self.image_size, self.image_size, 3)
+        # Compile both batch shapes now, not in the middle of the photos.
+        self._predict([np.zeros(self._input_shape, np.float32)] * min(2, predictor.batch_size))
+        self._predict([np.zeros(self._input_shape, np.float32)])
+
+    @classmethod
+    def load(cls, path, zoom=True, flip=True, snap=True, threshold=None, pattern=None, check_likeness=True,
+             intrinsics=None, batch_size=8, image_size=None, max_pixels=images.MAX_PIXELS, small=True):
+        """A Segmenter from a model file written by train_segmenter.py (.keras) or export_segmenter.py (.onnx).
+
+        Args:
+            path: str, the model file.
+            zoom: bool, take a second, closer look at a pattern found small. Defaults to True.
+            flip: bool, average each look's masks with the mirror image's. Defaults to True.
+            snap: bool, redraw a found pattern's full-pattern mask as its quad. Defaults to True.
+            threshold: float or None, one probability cut for every mask instead of the model's
+                calibrated ones. Defaults to None.
+            pattern: str or None, a pattern folder to pose and check finds against instead of the
+                page the model carries (needed for a pose from models trained before it carried one).
+            check_likeness: bool, models without coordinates: check doubtful finds against the
+                pattern's picture. Defaults to True.
+            intrinsics: (camera matrix 3 x 3, distortion coefficients) or None, for `camera_pose`.
+            batch_size: int, photos per forward pass. Defaults to 8.
+            image_size: int or None, the model's input size; None for the size it was trained at.
+            max_pixels: int, larger images are refused before decoding. Defaults to images.MAX_PIXELS.
+            small: bool, where a whole look finds nothing in a large photo, look again in tiles,
+                for patterns a few percent of the photo. Defaults to True.
+        """
+        if not isinstance(batch_size, int) or batch_size <= 0:
+            raise InvalidArgument("batch_size", batch_size, "a positive integer")
+        if str(path).lower().endswith(".onnx"):
+            from segmenty.export import OnnxPredictor
+            predictor = OnnxPredictor(path, batch_size)
+        else:
+            predictor = KerasPredictor.from_file(path, batch_size)
+        return cls(predictor, predictor.info, zoom, flip, snap, threshold, pattern, check_likeness, intrinsics,
+                   image_size, max_pixels, small)
+
+    # ------------------------------------------------------------ the model
+
+    def _predict(self, inputs):
+        """Mask probabilities per input (model size). Batches are always full, or of one: a backend
+        compiles each batch shape once, and a single photo (a video frame) shouldn't pay for eight."""
+        out, size = [], self.predictor.batch_size
+        for first in range(0, len(inputs), size):
+            chunk = inputs[first:first + size]
+            batch = np.zeros((1 if len(chunk) == 1 else size,) + self._input_shape, np.float32)
+            batch[:len(chunk)] = np.stack(chunk)
+            probs = self.predictor(batch)
+            if self.flip:
+                probs = (probs + self.predictor(np.ascontiguousarray(batch[:, :, ::-1]))[:, :, ::-1]) / 2
+            out += list(probs[:len(chunk)])
+        return out
+
+    def _looks(self, photos):
+        """Per photo: (mask probabilities at its size, the closer look's window that was kept, or None).
+
+        A first look at each whole photo; where it finds nothing and the photo is large, a tiled
+        look (find.tile_windows), in which a pattern a few percent of the photo is as large as the
+        model learned patterns to be; then a closer look at what was found small (find.zoom_window).
+        """
+        size = self.image_size
+        sizes = [(p.shape[1], p.shape[0]) for p in photos]
+        fulls = [find.to_photo_size(probs, s) for probs, s in
+                 zip(self._predict([images.model_input(p, size) for p in photos]), sizes)]
+        if self.small:
+            tiled = [(i, w) for i, s in enumerate(sizes) if not find.anything(fulls[i], self.thresholds[0])
+                     for w in find.tile_windows(s, size)]
+            for (i, window), probs in zip(tiled, self._predict([images.model_input(_crop(photos[i], w), size)
+                                                                 for i, w in tiled])):
+                fulls[i] = find.zoomed(fulls[i], window, probs, keep=np.maximum)
+        windows = [find.zoom_window(full, self.thresholds[0], s) if self.zoom else None for full, s in zip(fulls, sizes)]
+        wanted = [i for i, w in enumerate(windows) if w]
+        second = dict(zip(wanted, self._predict([images.model_input(_crop(photos[i], windows[i]), size)
+                                                 for i in wanted])))
+        out = []
+        for i, full in enumerate(fulls):
+            window = windows[i]
+            if window:
+                close = find.zoomed(full, window, second[i])
+                full, window = (close, window) if find.confirmed(full, close, self.thresholds[0]) else (full, None)
+            out.append((full, window))
+        return out
+
+    # ------------------------------------------------------------ the answer
+
+    def _answer(self, photo, full, window, masks, prior=None):
+        gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+        result = find.decide(gray, full, self.thresholds, self.page, self.calibration, self.coverage, self.picture,
+                             self.intrinsics, prior)
+        result.zoom = window
+        if masks:
+            if self.snap and result.found and result.quad is not None:
+                component, _ = find.largest_component(full[..., 0] > self.thresholds[0])
+                full = full.copy()
+                full[..., 0] = geometry.snapped(full[..., 0], component, result.quad)
+            result.masks = full
+        return result
+
+    def find(self, image, masks=False, channels="rgb"):
+        """The Find for one image (see find.Find).
+
+        Args:
+            image: a path, a PIL image, or a numpy array H x W x 3 uint8 (or H x W gray).
+            masks: bool, also return the masks' probabilities at the image's size. Defaults to False.
+            channels: str, "rgb" or "bgr": the order of a numpy array's channels. Defaults to "rgb".
+        """
+        return next(self.find_all([image], masks=masks, channels=channels))
+
+    def find_all(self, images_or_paths, masks=False, channels="rgb", batch_size=None):
+        """Finds for many images, batched: a generator, in order. See find()."""
+        batch_size = batch_size or self.predictor.batch_size
+        items = list(images_or_paths) if not hasattr(images_or_paths, "__next__") else images_or_paths
+        batch = []
+        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+            for item in items:
+                batch.append(self.as_rgb(item, channels))
+                if len(batch) == batch_size:
+                    yield from self._run(batch, masks, pool)
+                    batch = []
+            if batch:
+                yield from self._run(batch, masks, pool)
+
+    def _run(self, photos, masks, pool=None):
+        looks = self._looks(photos)
+        # OpenCV releases the GIL: the poses of a batch run side by side.
+        run = pool.map if pool is not None and len(photos) > 1 else map
+        return list(run(lambda a: self._answer(*a, masks), [(p, *l) for p, l in zip(photos, looks)]))
+
+    def track(self, image, previous=None, masks=False, channels="rgb"):
+        """The Find for one video frame, looking first where the pattern was in the frame before.
+
+        With `previous` (the last frame's Find) found, the model looks only at a square window
+        around it (find.tracking_window) and the pose is registered from the last one, which is
+        faster and steadier than a whole look; if that finds nothing, a whole look follows.
+
+        Args:
+            image: the frame, as for find().
+            previous: Find or None, the last frame's answer.
+        """
+        photo = self.as_rgb(image, channels)
+        if previous is None or not previous.found or previous.quad is None:
+            return self._run([photo], masks)[0]
+        size = (photo.shape[1], photo.shape[0])
+        window = find.tracking_window(previous.quad, size)
+        if window is not None:
+            probs = self._predict([images.model_input(_crop(photo, window), self.image_size)])[0]
+            full = find.zoomed(np.zeros((size[1], size[0], probs.shape[-1]), np.float32), window, probs)
+        else:  # the pattern filled most of the frame: look at all of it, and start the pose where it was
+            full, _ = self._looks([photo])[0]
+        result = self._answer(photo, full, window, masks, prior=previous.homography)
+        return result if result.found else self._run([photo], masks)[0]
+
+    def as_rgb(self, image, channels="rgb"):
+        """An image as an RGB uint8 array; InvalidArgument (Keras-style) for anything else."""
+        if channels not in ("rgb", "bgr"):
+            raise InvalidArgument("channels", channels, '"rgb" or "bgr"')
+        if isinstance(image, (str, os.PathLike)):
+            return images.read_photo(image, self.max_pixels)
+        if type(image).__module__.startswith("PIL."):
+            return np.asarray(image.convert("RGB"))
+        array = np.asarray(image) if not isinstance(image, np.ndarray) else image
+        if array.dtype != np.uint8:
+            raise InvalidArgument("image", f"an array of dtype {array.dtype} and shape {array.shape}",
+                                  "uint8 values 0..255 (convert with .astype(np.uint8) after scaling)")
+        if array.ndim == 2:
+            return np.repeat(array[..., None], 3, axis=2)
+        if array.ndim != 3 or array.shape[2] not in (3, 4) or min(array.shape[:2]) < 1:
+            raise InvalidArgument("image", f"an array of shape {array.shape}", "H x W x 3 (RGB) or H x W (gray)")
+        if array.shape[0] * array.shape[1] > self.max_pixels:
+            raise InvalidArgument("image", f"an array of {array.shape[1]}x{array.shape[0]} pixels",
+                                  f"at most {self.max_pixels:,} pixels (raise max_pixels)")
+        array = array[..., :3]
+        return np.ascontiguousarray(array[..., ::-1] if channels == "bgr" else array)
+
+
+def _crop(rgb, window):
+    x0, y0, x1, y1 = window
+    return rgb[y0:y1, x0:x1]
+
+
+def _page(info, pattern):
+    """The page to pose finds with: the pattern folder's if given, else the one the model carries."""
+    if pattern is None:
+        return Page.from_info(info["page"]) if info.get("page") else None
+    from segmenty.page import from_pattern
+    from segmenty.patterns import mask_names
+    names = mask_names(pattern)
+    if names != list(info["mask_names"]):
+        raise InvalidArgument("pattern", pattern, f"a pattern folder with the model's masks {info['mask_names']}, "
+                                                  f"not {names}")
+    return from_pattern(pattern)
+
+
+def _picture(info, pattern):
+    """The small picture models without coordinates check doubtful finds against."""
+    if pattern is None:
+        return np.asarray(info["picture"], np.uint8) if info.get("picture") else None
+    from segmenty.patterns import pattern_picture
+    return pattern_picture(pattern)

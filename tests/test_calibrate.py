@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+
+from segmenty import calibrate, geometry, synth
+from segmenty.page import from_pattern
+from segmenty.patterns import make_patterns
+
+
+def test_the_cut_minimises_misses_plus_costly_false_finds():
+    trues = [0.60, 0.75, 0.80, 0.85, 0.90]
+    # A false find at 0.7: keeping it costs FALSE_FIND_COST (10), dropping the true find at 0.6 costs 1.
+    d = calibrate.choose(trues, [0.1, 0.2, 0.7])
+    assert d["threshold"] == pytest.approx(0.725) and d["false_finds"] == 0 and d["recall"] == 0.8
+    # Eleven true finds under a false one: now they are worth more than it.
+    d = calibrate.choose([0.5] * 11 + [0.9], [0.6])
+    assert d["threshold"] < 0.5 and d["false_finds"] == 1
+    assert calibrate.choose([], [0.3]) is None
+
+
+def test_the_logistic_spread_follows_the_overlap():
+    rng = np.random.default_rng(0)
+    apart = calibrate.choose(rng.normal(0.9, 0.02, 200), rng.normal(0.1, 0.02, 200))
+    close = calibrate.choose(rng.normal(0.6, 0.15, 200), rng.normal(0.3, 0.15, 200))
+    assert apart["scale"] == calibrate.SCALES.min() < close["scale"]
+    assert 0.3 < close["threshold"] < 0.7 and apart["recall"] == 1.0
+
+
+def test_the_true_quad_of_a_sample_covers_its_pattern_mask(tmp_path):
+    from segmenty.backgrounds import fetch_backgrounds
+    make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7)
+    fetch_backgrounds(out=str(tmp_path / "bg"), synthetic=4, seed=1)
+    from segmenty.samples import make_context
+    ctx = make_context(str(tmp_path / "bg"), str(tmp_path / "chess"), 256, 0.0, "robust")
+    page = from_pattern(str(tmp_path / "chess"))
+    overlaps = []
+    for i in range(20):
+        image, masks, pts, _ = synth.generate(np.random.default_rng([5, i]), ctx)
+        truth = masks[..., 0] > 127
+        if pts is None or truth.sum() < 500:  # a sliver: a pixel of outline is much of it
+            continue
+        drawn = geometry.quad_coverage(calibrate.true_quad(pts, page, 256), truth.shape) > 127
+        overlaps.append((truth & drawn).sum() / (truth | drawn).sum())
+    # The lens bends the page's edges a little, which a quad can't follow.
+    assert len(overlaps) >= 10 and np.median(overlaps) > 0.95 and min(overlaps) > 0.8
+
+
+class Oracle:
+    """A stand-in segmenter that knows where each sample's page is: a right pose with evidence 0.9
+    on every other sample with the pattern, a pose half a page off on the rest, and evidence 0.3
+    wherever there is no pattern."""
+
+    def __init__(self, page, truths):
+        self.page, self.truths, self.calls = page, truths, []
+
+    def find_all(self, images):
+        from segmenty.find import Find
+        out = []
+        for image in images:
+            key = image.tobytes()[:4096]
+            self.calls.append(key)
+            quad = self.truths.get(key)
+            if quad is None:
+                out.append(Find(found=True, score=0.1, size=(1, 1), quad=np.float64([[0, 0], [9, 0], [9, 9], [0, 9]]),
+                                likeness=0.3))
+            elif len(self.calls) % 2:
+                out.append(Find(found=True, score=0.9, size=(1, 1), quad=quad, likeness=0.9))
+            else:
+                out.append(Find(found=True, score=0.9, size=(1, 1), quad=quad + np.ptp(quad, axis=0) / 2, likeness=0.8))
+        return out
+
+
+def test_calibration_counts_right_poses_misses_and_false_finds(tmp_path, monkeypatch):
+    from segmenty.backgrounds import fetch_backgrounds
+    from segmenty.samples import make_context
+    make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7)
+    fetch_backgrounds(out=str(tmp_path / "bg"), synthetic=4, seed=1)
+    context = make_context(str(tmp_path / "bg"), str(tmp_path / "chess"), 128, 0.0, "robust")
+    page = from_pattern(str(tmp_path / "chess"))
+    truths = {}
+    for i in range(8):  # the samples calibrate() draws: the same seeds give the same images
+        params = synth.sample_params(np.random.default_rng([0, 104729, i]), context)
+        params["blank"] = False
+        params["own_distractor"] = None
+        image, _, pts = synth.render(params, context)
+        truths[image[..., ::-1].tobytes()[:4096]] = calibrate.true_quad(pts, page, 128)
+    seen = []
+    monkeypatch.setattr(calibrate, "choose", lambda t, f, m: seen.append((sorted(t), sorted(f), m)) or "chosen")
+    assert calibrate.calibrate(Oracle(page, truths), context, [], count=8) == "chosen"
+    true_evidence, false_evidence, missed = seen[0]
+    assert true_evidence == [0.9] * 4 and missed == 4  # half a page off is a miss, not a false find
+    assert false_evidence == [0.3] * 8  # the eight samples without the pattern

@@ -1,0 +1,127 @@
+import cv2
+import numpy as np
+import pytest
+
+from segmenty import find, geometry, pose
+from segmenty.page import from_pattern
+from segmenty.patterns import make_patterns
+
+
+@pytest.fixture(scope="module")
+def chess(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("p") / "chess"
+    make_patterns(str(folder), "chessboard", 10, 7)
+    return from_pattern(str(folder))
+
+
+def photo_of(page, H, size=(640, 480), seed=0):
+    """The page's picture seen through H on a noisy grey background: a gray uint8 photo."""
+    rng = np.random.default_rng(seed)
+    photo = cv2.GaussianBlur(rng.integers(60, 200, (size[1], size[0]), dtype=np.uint8), (0, 0), 3)
+    full = cv2.resize(page.picture, page.size, interpolation=cv2.INTER_CUBIC)  # back to full.png's pixels
+    cv2.warpPerspective(full, H, size, dst=photo, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_TRANSPARENT)
+    return photo
+
+
+def mask_of(page, H, size, grow=1.03):
+    """What a model's full-pattern mask says: the pattern area, a few percent too large, cut by the photo."""
+    quad = geometry.project(H, page.area)
+    quad = quad.mean(0) + grow * (quad - quad.mean(0))
+    probs = np.zeros((size[1], size[0], 1), np.float32)
+    cv2.fillPoly(probs, [np.int32(np.round(quad))], 1.0)
+    return probs
+
+
+def pose_at(page, quad):
+    return cv2.getPerspectiveTransform(np.float32(page.area), np.float32(quad))
+
+
+def corner_error(H, H_true, page):
+    return np.linalg.norm(geometry.project(H, page.area) - geometry.project(H_true, page.area), axis=1).max()
+
+
+CALIBRATED = {"threshold": 0.5, "scale": 0.1}
+TILTED = [[150, 120], [470, 95], [500, 330], [120, 360]]
+HALF_OUT = [[330, 100], [850, 120], [860, 420], [320, 400]]  # about half of the board right of the photo
+
+
+# The stated tolerance: a pixel at the corners in view; out of frame, where the pose extrapolates,
+# 0.5% of the board's diagonal (3 px here).
+@pytest.mark.parametrize("quad,tolerance", [(TILTED, 1.0), (HALF_OUT, 3.0)], ids=["in view", "half out of frame"])
+def test_the_pose_from_a_rough_mask_is_precise_for_the_whole_page(chess, quad, tolerance):
+    H_true = pose_at(chess, quad)
+    photo = photo_of(chess, H_true)
+    probs = mask_of(chess, H_true, (640, 480))  # 3% too large, and cut by the border when out of frame
+    result = find.decide(photo, probs, [0.5], chess, CALIBRATED)
+    assert result.found and result.score > 0.9
+    assert corner_error(result.homography, H_true, chess) < tolerance
+    np.testing.assert_allclose(result.quad, geometry.project(H_true, chess.area), atol=tolerance)
+    assert result.in_view == pytest.approx(geometry.in_view(geometry.project(H_true, chess.area), (640, 480)), abs=0.01)
+
+
+def test_registration_brings_a_pose_a_few_pixels_off_to_within_a_pixel(chess):
+    H_true = pose_at(chess, TILTED)
+    photo = photo_of(chess, H_true)
+    H0 = pose_at(chess, np.float64(TILTED) + [[4, -3], [-3, 4], [3, 3], [-4, -2]])
+    H, correlation = pose.register(photo, chess.picture, chess.size, H0)
+    assert correlation > 0.9 and corner_error(H, H_true, chess) < 1.0
+
+
+def test_decide_reports_the_pose_clockwise_from_the_patterns_top_left(chess):
+    turned = np.roll(TILTED, 2, axis=0)  # the board upside down: its top-left corner at the bottom right
+    H_true = pose_at(chess, turned)
+    photo = photo_of(chess, H_true)
+    result = find.decide(photo, mask_of(chess, H_true, (640, 480)), [0.5], chess, CALIBRATED)
+    assert result.found and result.score > 0.9
+    assert np.abs(result.quad - turned).max() < 1.0
+    assert result.in_view == pytest.approx(1.0)
+    assert result.symmetry == 1
+    assert [p.name for p in result.points[:2]] == ["r0c0", "r0c1"] and all(p.refined for p in result.points)
+
+
+def test_chessboard_points_are_sub_pixel(chess):
+    H_true = pose_at(chess, TILTED)
+    photo = photo_of(chess, H_true)
+    start = pose_at(chess, np.float64(TILTED) + [[3, -2], [-2, 3], [2, 2], [-3, -1]])  # a few pixels off
+    points, refined = pose.refine_chessboard(photo, start, chess.points, chess.grid)
+    truth = geometry.project(H_true, chess.points)
+    assert refined.all()
+    assert np.median(np.linalg.norm(points - truth, axis=1)) < 0.3
+
+
+@pytest.mark.parametrize("quad,why", [
+    ([[100, 100], [100, 300], [400, 300], [400, 100]], "mirrored"),  # corners anticlockwise: the page's back
+    ([[100, 100], [400, 300], [400, 100], [100, 300]], "behind the camera"),  # a bow tie: the page folds
+    ([[100, 100], [102, 100], [102, 103], [100, 103]], "collapsed"),
+])
+def test_a_degenerate_pose_is_rejected(chess, quad, why):
+    H = pose_at(chess, quad)
+    assert why in geometry.degenerate(H, chess.area, (640, 480))
+    # A mask over a photo without the board: whatever pose the page takes there, no find.
+    photo = np.random.default_rng(3).integers(0, 255, (480, 640), dtype=np.uint8)
+    probs = np.zeros((480, 640, 1), np.float32)
+    probs[100:300, 150:450] = 1
+    result = find.decide(photo, probs, [0.5], chess, CALIBRATED)
+    assert not result.found and result.score < 0.5
+
+
+def test_canonical_turn_of_a_symmetric_page_is_stable():
+    page = np.zeros((60, 80), np.uint8)
+    page[10:20, 10:20] = page[40:50, 60:70] = 255  # two squares: the same after half a turn
+    assert pose.page_symmetry(page) == 2
+    size = (80, 60)
+    H = np.float64([[2, 0.1, 100], [0.05, 2, 50], [0, 0, 1]])
+    upside_down = H @ geometry.page_turn(2, size)
+    a, b = pose.canonical_turn(H, size, 2), pose.canonical_turn(upside_down, size, 2)
+    assert np.allclose(a, b)
+
+
+def test_camera_pose_in_millimetres():
+    K = np.float64([[800, 0, 320], [0, 800, 240], [0, 0, 1]])
+    page = np.float64([[0, 0], [100, 0], [100, 70], [0, 70]])  # 1 px = 2 mm: 200 x 140 mm
+    rvec, tvec = np.float64([0.1, -0.2, 0.05]), np.float64([-50, 30, 600])
+    objects = np.c_[page * 2.0, np.zeros(4)]
+    image, _ = cv2.projectPoints(objects, rvec, tvec, K, np.zeros(5))
+    got = pose.camera_pose(page, image.reshape(-1, 2), 2.0, K, np.zeros(5))
+    assert np.allclose(got["tvec"], tvec, atol=0.5) and np.allclose(got["rvec"], rvec, atol=1e-3)
+    assert got["reprojection_error"] < 1e-3

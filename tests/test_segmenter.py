@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from segmenty import model as models
+from segmenty.errors import InvalidArgument, SegmentyError
+from segmenty.segmenter import Segmenter
+from tests.helpers import NAMES, constant_model, write_photo
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory):
+    rng = np.random.default_rng(1)
+    net = models.build_model(models.preset_config("tiny"), NAMES)
+    net.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in net.get_weights()])
+    path = str(tmp_path_factory.mktemp("m") / "random.keras")
+    models.save(net, path, {"preset": "tiny", "image_size": 32, "mask_names": NAMES, "epochs": 0,
+                            "config": models.preset_config("tiny")})
+    return path
+
+
+def test_flip_makes_the_predictor_mirror_equivariant(random_model):
+    x = np.random.default_rng(2).uniform(0, 255, (32, 32, 3)).astype(np.float32)
+    mirror = np.ascontiguousarray(x[:, ::-1])
+    one = Segmenter.load(random_model, batch_size=2, flip=False)
+    probs = lambda seg, image: seg._predict([image])[0]
+    assert np.abs(probs(one, mirror)[:, ::-1] - probs(one, x)).max() > 1e-3  # the net alone is not symmetric
+    both = Segmenter.load(random_model, batch_size=2, flip=True)
+    np.testing.assert_allclose(probs(both, mirror)[:, ::-1], probs(both, x), atol=1e-5)
+    np.testing.assert_allclose(probs(both, x), (probs(one, x) + probs(one, mirror)[:, ::-1]) / 2, atol=1e-5)
+
+
+def test_model_thresholds_are_used_unless_overridden(tmp_path):
+    path = constant_model(tmp_path / "m.keras")
+    assert Segmenter.load(path).thresholds == [0.5] * 4
+    info = models.read_info(path)
+    net, _ = models.load(path, compile=False)
+    models.save(net, path, {**info, "thresholds": [0.7, 0.4, 0.4, 0.9]})
+    assert Segmenter.load(path).thresholds == [0.7, 0.4, 0.4, 0.9]
+    assert Segmenter.load(path, threshold=0.6).thresholds == [0.6] * 4
+    with pytest.raises(InvalidArgument, match=r"`threshold`. Received: threshold=1.5"):
+        Segmenter.load(path, threshold=1.5)
+
+
+def test_arrays_paths_and_pil_images_give_the_same_find(random_model, tmp_path):
+    write_photo(tmp_path / "photo.png", 48, 40)
+    seg = Segmenter.load(random_model)
+    rgb = np.asarray(Image.open(tmp_path / "photo.png").convert("RGB"))
+    finds = [seg.find(str(tmp_path / "photo.png")), seg.find(rgb), seg.find(Image.open(tmp_path / "photo.png")),
+             seg.find(np.ascontiguousarray(rgb[..., ::-1]), channels="bgr")]
+    for f in finds[1:]:
+        assert f.to_json() == finds[0].to_json()
+    assert finds[0].masks is None and seg.find(rgb, masks=True).masks.shape == (40, 48, 4)
+    assert [f.size for f in seg.find_all([rgb, rgb[:20]])] == [(48, 40), (48, 20)]
+
+
+@pytest.mark.parametrize("image,message", [
+    (np.zeros((10, 10, 3), np.float32), r"`image`. Received: image='an array of dtype float32.*Expected uint8"),
+    (np.zeros((10, 10, 5), np.uint8), r"`image`. Received: image='an array of shape \(10, 10, 5\)'"),
+    (np.zeros((3000, 3000, 3), np.uint8), r"at most 1,000,000 pixels \(raise max_pixels\)"),
+])
+def test_a_wrong_image_gets_a_keras_style_error(random_model, image, message):
+    seg = Segmenter.load(random_model, max_pixels=1_000_000)
+    with pytest.raises(InvalidArgument, match=message):
+        seg.find(image)
+    with pytest.raises(InvalidArgument, match="`channels`"):
+        seg.find(np.zeros((8, 8, 3), np.uint8), channels="rbg")
+
+
+def test_pattern_folder_must_match_the_models_masks(random_model, tmp_path):
+    from segmenty.patterns import make_patterns
+    make_patterns(str(tmp_path / "chess"), preset="chessboard", cols=10, rows=7)
+    seg = Segmenter.load(random_model, pattern=str(tmp_path / "chess"))
+    assert seg.page.grid == (6, 9) and seg.page.refine == "chessboard"
+    make_patterns(str(tmp_path / "one"), from_image=str(tmp_path / "chess" / "full.png"))
+    with pytest.raises(SegmentyError, match=r"`pattern`.*\['mask', 'vertical', 'horizontal', 'middle'\]"):
+        Segmenter.load(random_model, pattern=str(tmp_path / "one"))
+
+
+def test_import_segmenty_registers_the_layers_for_keras(random_model):
+    import subprocess
+    import sys
+    code = ("import keras, segmenty; m = keras.models.load_model(%r, compile=False); "
+            "print(type(m.get_layer('up0_deconv')).__name__)" % random_model)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "SubPixelConv2DTranspose", out.stderr[-2000:]
+
+
+def test_a_small_pattern_in_a_large_frame_is_found_by_the_tiled_look(tmp_path):
+    import cv2
+    from segmenty.patterns import make_patterns
+    from tests.test_video import BoardFinder
+    make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7, square=20)
+    full = cv2.imread(str(tmp_path / "chess" / "full.png"))
+    frame = np.full((720, 1280, 3), 150, np.uint8)
+    frame[300:300 + 88, 900:900 + 121] = cv2.resize(full, (121, 88), interpolation=cv2.INTER_AREA)  # 1.2% of it
+    finder = BoardFinder()
+    found = {small: Segmenter(finder, finder.info, flip=False, pattern=str(tmp_path / "chess"), small=small).find(frame)
+             for small in (False, True)}
+    assert not found[False].found  # at 64 x 64 the whole frame shows the board as a few pixels
+    assert found[True].found and found[True].zoom is not None
+    truth = np.float64([[905, 305], [1015, 305], [1015, 383], [905, 383]])  # the squares, without the margin
+    assert np.abs(found[True].quad - truth).max() < 2

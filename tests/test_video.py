@@ -1,0 +1,126 @@
+import json
+import os
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from segmenty import find, geometry, model as models, video
+from segmenty.page import from_pattern
+from segmenty.patterns import make_patterns
+from segmenty.segmenter import Segmenter
+
+SIZE = (320, 240)
+
+
+class BoardFinder:
+    """A stand-in for a trained model: the board's area is where dark squares crowd together."""
+
+    batch_size = 1
+
+    def __init__(self):
+        config = models.preset_config("tiny", 64)
+        self.info = {"preset": "tiny", "image_size": 64, "mask_names": ["mask", "vertical", "horizontal", "middle"], "epochs": 1, "config": config}
+
+    def __call__(self, batch):
+        out = np.zeros(batch.shape[:3] + (4,), np.float32)
+        for i, image in enumerate(batch):
+            dark = (image.mean(-1) < 40).astype(np.uint8)
+            out[i, ..., 0] = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+        return out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """(pattern folder, a 20-frame video of the board sliding across a noisy background, true quads)."""
+    root = tmp_path_factory.mktemp("clip")
+    pattern = str(root / "chess")
+    make_patterns(pattern, "chessboard", 10, 7, square=20)
+    page = from_pattern(pattern)
+    full = cv2.imread(os.path.join(pattern, "full.png"))
+    rng = np.random.default_rng(0)
+    background = cv2.GaussianBlur(rng.integers(70, 190, (SIZE[1], SIZE[0], 3), dtype=np.uint8), (0, 0), 2)
+    writer = cv2.VideoWriter(str(root / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, SIZE)
+    quads = []
+    for t in range(20):
+        quad = np.float64([[80, 60], [180, 66], [177, 136], [77, 130]]) + [2.5 * t, 1.0 * t]
+        H = cv2.getPerspectiveTransform(np.float32(page.area), np.float32(quad))
+        frame = background.copy()
+        cv2.warpPerspective(full, H, SIZE, dst=frame, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_TRANSPARENT)
+        writer.write(frame)
+        quads.append(quad)
+    writer.release()
+    return pattern, str(root / "clip.mp4"), quads
+
+
+def segmenter(pattern):
+    finder = BoardFinder()
+    return Segmenter(finder, finder.info, flip=False, pattern=pattern)
+
+
+@pytest.mark.parametrize("track", [True, False], ids=["tracking", "whole looks"])
+def test_a_video_gives_one_line_per_frame_and_an_annotated_video(clip, tmp_path, track):
+    pattern, path, quads = clip
+    done = video.run(segmenter(pattern), path, str(tmp_path / "out"), track=track, show=False)
+    assert done["frames"] == 20 and done["errors"] == 0 and done["found"] == 20
+    lines = [json.loads(line) for line in (tmp_path / "out" / "clip.jsonl").read_text().splitlines()]
+    assert [e["frame"] for e in lines] == list(range(20)) and lines[3]["time"] == pytest.approx(0.3)
+    for entry, quad in zip(lines, quads):
+        assert entry["found"] and np.abs(np.float64(entry["quad"]) - quad).max() < 2.0
+        assert len(entry["points"]) == 54 and np.shape(entry["homography"]) == (3, 3)
+    annotated = cv2.VideoCapture(str(tmp_path / "out" / "clip_annotated.mp4"))
+    assert int(annotated.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    assert (int(annotated.get(cv2.CAP_PROP_FRAME_WIDTH)), int(annotated.get(cv2.CAP_PROP_FRAME_HEIGHT))) == SIZE
+    assert sorted(os.listdir(tmp_path / "out")) == ["clip.jsonl", "clip_annotated.mp4"]  # no temporary files
+
+
+def test_tracking_finds_what_whole_looks_find(clip):
+    pattern, path, quads = clip
+    seg = segmenter(pattern)
+    capture = cv2.VideoCapture(path)
+    previous = None
+    for quad in quads[:6]:
+        _, frame = capture.read()
+        whole, tracked = seg.find(frame, channels="bgr"), seg.track(frame, previous, channels="bgr")
+        assert np.abs(tracked.quad - whole.quad).max() < 0.5
+        assert previous is None or tracked.zoom == find.tracking_window(previous.quad, SIZE)  # only around it
+        previous = tracked
+    assert geometry.in_view(previous.quad, SIZE) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_bad_videos_get_one_line_and_nothing_written(clip, tmp_path, script):
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not a video at all")
+    cv2.VideoWriter(str(tmp_path / "empty.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, SIZE).release()
+    from tests.helpers import constant_model
+    model = constant_model(tmp_path / "m.keras")
+    cases = [([tmp_path / "broken.mp4"], r"^error: can't read .*broken\.mp4 as a video"),
+             ([tmp_path / "empty.mp4"], r"^error: (can't read .*empty\.mp4 as a video|.*empty\.mp4 has no frames)"),
+             (["--camera", "57"], r"^error: Invalid value for --camera. Received: camera=57")]
+    for args, message in cases:
+        out = tmp_path / "out"
+        inputs = [str(a) for a in args if not str(a).startswith("--") and a != "57"]
+        flags = [str(a) for a in args if str(a).startswith("--") or a == "57"]
+        proc = script("test_segmenter.py", model, *inputs, out, *flags, "--no-show")
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and re.match(message, lines[0]), proc.stderr
+        assert not out.exists() or not os.listdir(out)
+
+
+def test_a_corrupt_frame_is_an_error_line_and_the_run_goes_on(clip, tmp_path):
+    pattern, _, _ = clip
+    path = str(tmp_path / "mj.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
+    for i in range(8):
+        writer.write(np.full((SIZE[1], SIZE[0], 3), 30 * i, np.uint8))
+    writer.release()
+    data = bytearray(open(path, "rb").read())
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # each frame's JPEG
+    data[starts[4] + 2:starts[4] + 400] = bytes(398)  # frame 4 no longer decodes
+    open(path, "wb").write(bytes(data))
+    done = video.run(segmenter(pattern), path, str(tmp_path / "out"), show=False)
+    lines = [json.loads(line) for line in (tmp_path / "out" / "mj.jsonl").read_text().splitlines()]
+    assert [e["frame"] for e in lines] == list(range(8)) and done["errors"] == 1
+    assert lines[4] == {"frame": 4, "time": 0.4, "error": "unreadable frame"}
+    assert "found" in lines[5]
