@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Sample generation figures: samples/s with 1 and 2 workers, time per step, peak memory.
+"""Sample generation figures: samples/s with 1 and 2 workers, time per step, bytes per sample, peak memory.
 
-    python bench/bench_samples.py [--backgrounds ../shared/data/backgrounds/bsds-train] [--count 2000] [--repeats 3] [--tmp DIR]
+    python bench/bench_samples.py [--backgrounds ../shared/data/backgrounds/bsds-train] [--count 2000] [--repeats 3]
+                                  [--recipe robust] [--tmp DIR]
 
 Samples are written under --tmp (default: the system's temp folder) and deleted at the end.
 Creating files costs a lot of kernel time on some disks; `--tmp /dev/shm` (RAM) separates that
@@ -13,7 +14,9 @@ It prints figures; it asserts nothing about time.
 """
 
 import argparse
+import cProfile
 import os
+import pstats
 import re
 import resource
 import shutil
@@ -24,6 +27,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from segmenty import recipes, samples, synth  # noqa: E402
+from segmenty.patterns import make_patterns  # noqa: E402
 
 
 def stolen_seconds():
@@ -42,6 +51,54 @@ def run(cmd, cwd):
     return time.monotonic() - t0, done.stdout
 
 
+def make_and_write(ctx, folder, n):
+    """What one worker does for n samples: draw, render, encode, write; returns {"image"|"masks": bytes}."""
+    written = {"image": 0, "masks": 0}
+    for i in range(n):
+        params = synth.sample_params(np.random.default_rng([0, i]), ctx)
+        image, masks, _ = synth.render(params, ctx)
+        encoded = samples.encode_sample(image, masks)
+        samples.write_sample(folder, i, encoded, ctx.mask_names)
+        written["image"] += len(encoded[0])
+        written["masks"] += sum(map(len, encoded[1]))
+    return written
+
+
+def profile_steps(ctx, folder, n):
+    """{step: seconds} under cProfile: each call the recipe's render makes, and the work around it.
+
+    A step is a function that render calls directly (a transforms function, an OpenCV call),
+    with everything below it; "render itself" is render's own lines.
+    """
+    profiler = cProfile.Profile()
+    profiler.runcall(make_and_write, ctx, folder, n)
+    stats = pstats.Stats(profiler).stats  # {function: (calls, primitive calls, own s, cumulative s, callers)}
+
+    def key(fn):
+        code = fn.__code__
+        return code.co_filename, code.co_firstlineno, code.co_name
+
+    render = key(recipes.get(ctx.recipe).render)
+    steps = {"sample params": stats[key(synth.sample_params)][3], "write files": stats[key(samples.write_sample)][3],
+             "encode image and masks": stats[key(samples.encode_sample)][3], "render itself": stats[render][2]}
+    for fn, (*_, callers) in stats.items():
+        if render in callers:
+            steps[step_name(fn)] = steps.get(step_name(fn), 0.0) + callers[render][3]
+    return steps
+
+
+def step_name(fn):
+    """'transforms.shade', 'cv2.remap' or 'ndarray.astype' for a cProfile function key."""
+    filename, _, name = fn
+    if filename != "~":
+        return f"{os.path.splitext(os.path.basename(filename))[0]}.{name}"
+    method = re.fullmatch(r"<method '(\w+)' of '(?:\w+\.)*(\w+)' objects>", name)  # "<method 'astype' of ...>"
+    if method:
+        return f"{method.group(2)}.{method.group(1)}"
+    name = re.sub(r"^<(built-in (method|function) )?|>$", "", name)  # "<built-in method remap>", "<remap>"
+    return f"cv2.{name}" if hasattr(cv2, name) else name
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backgrounds", default=os.path.join(ROOT, "..", "shared", "data", "backgrounds", "bsds-train"))
@@ -51,9 +108,6 @@ def main():
     p.add_argument("--repeats", type=int, default=3, help="runs of each worker count, alternating")
     p.add_argument("--tmp", default=None, help="folder to write samples under (default: the system temp folder)")
     args = p.parse_args()
-    import numpy as np
-    from segmenty import samples, synth
-    from segmenty.patterns import make_patterns
 
     work = tempfile.mkdtemp(prefix="bench_samples_", dir=args.tmp)
     try:
@@ -63,26 +117,24 @@ def main():
                         "--out", os.path.join(work, "background")], check=True, capture_output=True)
         n_bg = len(samples.background_paths(os.path.join(work, "background")))
 
-        # Per-step breakdown, in this process, one thread.
-        import cv2
+        # Per-step breakdown, in this process, one thread: timed plainly, then profiled.
         cv2.setNumThreads(1)
         os.chdir(work)
         ctx = samples.make_context(size=args.size, recipe=args.recipe)
-        timer, n = synth.Timer(), 500
+        n = 500
         t0 = time.perf_counter()
-        for i in range(n):
-            with timer.step("sample params"):
-                params = synth.sample_params(np.random.default_rng([0, i]), ctx)
-            image, masks, pts = synth.render(params, ctx, timer)
-            with timer.step("encode"):
-                encoded = samples.encode_sample(image, masks)
-            with timer.step("write files"):
-                samples.write_sample(work, i, encoded, ctx.mask_names)
+        written = make_and_write(ctx, work, n)
         total = time.perf_counter() - t0
         print(f"backgrounds: {n_bg} ({args.backgrounds}), size {args.size}, recipe {args.recipe}")
-        print(f"per step, one thread, {n} samples ({1000 * total / n:.2f} ms/sample):")
-        for step, sec in timer.seconds.items():
-            print(f"  {step:16s} {1000 * sec / n:6.3f} ms  {100 * sec / total:5.1f}%")
+        print(f"per step, one thread, {n} samples ({1000 * total / n:.2f} ms/sample; "
+              f"steps profiled with cProfile, which adds its own cost):")
+        steps = profile_steps(ctx, work, n)
+        profiled = sum(steps.values())
+        for step, sec in sorted(steps.items(), key=lambda kv: -kv[1]):
+            print(f"  {step:32s} {1000 * sec / n:6.3f} ms  {100 * sec / profiled:5.1f}%")
+        kb = {part: size / n / 1e3 for part, size in written.items()}
+        print(f"bytes per sample: image {kb['image']:.1f} KB, masks {kb['masks']:.1f} KB, "
+              f"{sum(kb.values()):.1f} KB in all", flush=True)
 
         # End to end, through the script, as a user runs it. One worker, then two, `--repeats` times:
         # this machine's speed drifts within minutes, so each ratio compares neighbouring runs.
@@ -100,12 +152,14 @@ def main():
                 rate = float(re.search(r"\(([\d.]+) samples/s", printed).group(1))
                 runs[workers].append((rate, args.count / seconds))
                 print(f"make_samples.py --workers {workers}: {rate:.0f} samples/s once started, "
-                      f"{args.count / seconds:.0f} end to end ({args.count} in {seconds:.1f} s; CPU "
+                      f"{args.count / seconds:.0f} end to end, {1000 * cpu / args.count:.2f} CPU ms/sample "
+                      f"({args.count} in {seconds:.1f} s; CPU "
                       f"{after.ru_utime - before.ru_utime:.1f} s user, {after.ru_stime - before.ru_stime:.1f} s kernel "
                       f"= {cpu / seconds:.2f} cores busy; {stolen:.1f} s stolen by the hypervisor)", flush=True)
             # The machine's own ceiling, measured in the same minutes: two separate one-worker runs at once.
             cmds = [[py, os.path.join(ROOT, "make_samples.py"), f"pair{k}_{repeat}", str(args.count // 2), "--size",
-                     str(args.size), "--seed", str(k), "--workers", "1", "--recipe", args.recipe] for k in (1, 2)]
+                     str(args.size), "--seed", str(k), "--workers", "1", "--recipe", args.recipe]
+                    for k in (1, 2)]
             t0 = time.monotonic()
             for proc in [subprocess.Popen(c, cwd=work, stdout=subprocess.DEVNULL) for c in cmds]:
                 proc.wait()
