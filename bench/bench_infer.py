@@ -40,7 +40,7 @@ not used, its overhead would distort the small functions):
               the closer look and the tracking window, and their resizing
     decision  find.decide less the pose inside it
     pose      find.pose_from_quad + find.refined_points + find.pose_from_prior
-    drawing   outputs.write_photo (input, masks, overlay), or video.run's outputs.draw_find
+    drawing   outputs.write_photo (input, masks, overlay), or video.run's drawing.draw_find
     rest      video rows: the wall time less the stages (encoding the video, the jsonl, colour
               conversions, the bench's loop)
 A stage's time is the sum over its calls. On the file path, photos are decoded, decided and

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 from bench_real import CONDITIONS, detect_chessboard  # noqa: E402
 from segmenty import Segmenter  # noqa: E402
 from segmenty.find import Find, Point  # noqa: E402
-from segmenty.outputs import draw_find  # noqa: E402
+from segmenty.drawing import draw_find  # noqa: E402
 
 TILE_WIDTH = 240
 

@@ -23,36 +23,16 @@ import time
 import cv2
 import numpy as np
 
-from segmenty import images
+from segmenty import evaluate, images, video
+from segmenty.drawing import draw_find
 from segmenty.errors import InvalidArgument, SegmentyError
+from segmenty.segmenter import Segmenter
 
 # Grey pictures (probability maps): "up" filtering with run-length coding is 2x faster than the default, as small.
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
               cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
 # BGR tints of the masks in the overlay, in channel order (repeats after six).
 COLORS = [(40, 200, 40), (40, 40, 230), (230, 130, 30), (30, 210, 250), (200, 40, 200), (220, 220, 40)]
-OUTLINE = (255, 0, 255)
-POINT = (0, 255, 255)
-
-
-def draw_find(img, find, scale=None):
-    """Draw a Find on a BGR image in place: the whole outline, its first corner, the points in view."""
-    scale = scale or max(img.shape[:2]) / 640
-    thick = max(1, round(3 * scale))
-    if find.quad is None:
-        return img
-    quad = np.asarray(find.quad, np.float64)
-    colour = OUTLINE if find.found else (128, 128, 128)
-    cv2.polylines(img, [np.int32(np.round(quad * 16))], True, colour, thick, cv2.LINE_AA, shift=4)
-    # The pattern's own top-left corner: its orientation, even where the page is turned.
-    cv2.circle(img, tuple(np.int32(np.round(quad[0] * 16))), max(3, 3 * thick), colour, -1, cv2.LINE_AA, shift=4)
-    for p in find.points or []:
-        if p.in_view:
-            centre = tuple(np.int32(np.round(np.asarray(p.xy) * 16)))
-            cv2.circle(img, centre, max(2, round(2 * scale)) * 16, POINT, max(1, thick // 2), cv2.LINE_AA, shift=4)
-    return img
-
-
 def overlay(rgb, probs, names, find=None, thresholds=None):
     """BGR picture: the photo with each mask tinted in its colour, the find drawn, a legend."""
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
@@ -182,8 +162,6 @@ def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, b
     Returns:
         tuple (results dict, metrics dict or None); for a video or camera, (video.run's dict, None).
     """
-    from segmenty import evaluate, video
-    from segmenty.segmenter import Segmenter
     evaluator = None
     if threshold is not None and not 0 < threshold < 1:
         raise InvalidArgument("threshold", threshold, "0 < t < 1")

@@ -2,7 +2,7 @@
 
 Writes, for a video CLIP.mp4 (or camera N, named `camera<N>`):
 
-    OUT/CLIP_annotated.mp4   every frame with the find drawn on it (outputs.draw_find)
+    OUT/CLIP_annotated.mp4   every frame with the find drawn on it (drawing.draw_find)
     OUT/CLIP.jsonl           one line per frame: {"frame", "time" (s), **find.Find.to_json()},
                              or {"frame", "time", "error"} for a frame that could not be decoded
 
@@ -26,7 +26,7 @@ import cv2
 
 from segmenty import images
 from segmenty.errors import InvalidArgument, SegmentyError
-from segmenty.outputs import draw_find
+from segmenty.drawing import draw_find
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg")
 EVERY = 30  # a whole look at least this often, even while tracking
