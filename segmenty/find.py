@@ -146,9 +146,7 @@ def zoom_window(probs, threshold, size):
     side = (1 + 2 * ZOOM_MARGIN) * max(bw * W / w, bh * H / h)
     if side > min(W, H) or side * side > ZOOM_MAX * W * H:
         return None
-    x0 = int(round(min(max(cx - side / 2, 0), W - side)))
-    y0 = int(round(min(max(cy - side / 2, 0), H - side)))
-    return x0, y0, x0 + int(round(side)), y0 + int(round(side))
+    return square_window(cx, cy, side, size)
 
 
 def tracking_window(quad, size, margin=TRACK_MARGIN):
@@ -162,10 +160,17 @@ def tracking_window(quad, size, margin=TRACK_MARGIN):
     side = (1 + 2 * margin) * max(x1 - x0, y1 - y0, 8)
     if side >= min(W, H):
         return None
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    left = int(round(min(max(cx - side / 2, 0), W - side)))
-    top = int(round(min(max(cy - side / 2, 0), H - side)))
-    return left, top, left + int(round(side)), top + int(round(side))
+    return square_window((x0 + x1) / 2, (y0 + y1) / 2, side, size)
+
+
+def square_window(cx, cy, side, size):
+    """The square of whole pixels, `side` wide, centred on (cx, cy) as nearly as the photo allows:
+    (x0, y0, x1, y1) inside a photo of size (W, H)."""
+    W, H = size
+    side = min(int(round(side)), W, H)  # rounded first, so that the square never pokes out of the photo
+    x0 = int(np.clip(round(cx - side / 2), 0, W - side))
+    y0 = int(np.clip(round(cy - side / 2), 0, H - side))
+    return x0, y0, x0 + side, y0 + side
 
 
 def to_photo_size(probs, size):

@@ -368,11 +368,12 @@ def _save(net, config, run, backup):
     then remove the backup: the run ended cleanly."""
     run.saver.set_model(net)  # also when fit had nothing left to do
     final = dict(run.saver.current_info())
+    models.save(net, config.output, final)  # first: a calibration that fails must not cost the run
+    backup.remove()
     decision = _calibrate_decision(net, final, config)
     if decision is not None:
         final["decision"] = decision
-    models.save(net, config.output, final)
-    backup.remove()
+        models.save(net, config.output, final)
     print(f"saved {config.output} after {run.saver.epochs_done} epochs ({run.stop.describe()}); "
           "to continue from it, pass it as `model`", file=sys.stderr)
     return final

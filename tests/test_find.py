@@ -18,6 +18,14 @@ def test_zoom_window_frames_a_small_find_square_and_inside_the_photo():
     assert find.zoom_window(probs, 0.5, (320, 160)) is None
 
 
+def test_windows_of_any_size_and_place_stay_whole_and_inside_the_photo():
+    size = (512, 343)  # odd sides: half-pixel centres and sides round either way
+    for cx in np.linspace(-20, 530, 57):
+        for side in np.linspace(8, 342.9, 31):
+            x0, y0, x1, y1 = find.square_window(cx, 171.3, side, size)
+            assert 0 <= x0 and x1 <= 512 and 0 <= y0 and y1 <= 343 and x1 - x0 == y1 - y0 == round(side)
+
+
 def test_zoomed_puts_the_second_look_over_its_window():
     full = np.full((40, 60, 2), 0.25, np.float32)
     second = np.zeros((8, 8, 2), np.float32)
