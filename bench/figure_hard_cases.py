@@ -7,7 +7,7 @@ DEGRADED_DIR holds clean/ partial/ dark/ blur/ occluded/ as ../shared/tools/degr
 (bench/bench_real.py keeps them in WORK/real/opencv-stereo). Only OpenCV's own sample photos
 (real/opencv-stereo) may go into the project's docs; credit them under the picture.
 
-Top row: segmenty's answer (the whole board, its first corner, the inner corners in view); bottom row:
+Top row (labelled with the condition): segmenty's answer (the whole board, its first corner, the inner corners in view); bottom row:
 findChessboardCornersSB as bench_real.py runs it. The dark photos are shown brightened, so that one
 can see them; both detectors got the dark photo itself.
 """
@@ -27,7 +27,7 @@ from segmenty import Segmenter  # noqa: E402
 from segmenty.find import Find, Point  # noqa: E402
 from segmenty.drawing import draw_find  # noqa: E402
 
-TILE_WIDTH = 240
+TILE_HEIGHT = 150
 
 
 def opencv_find(gray):
@@ -39,13 +39,18 @@ def opencv_find(gray):
 
 
 def tile(bgr, find, label, brighten):
+    """One photo, TILE_HEIGHT high, the answer drawn only where it is a find (what a user acts on)."""
     shown = cv2.convertScaleAbs(bgr, alpha=6.0) if brighten else bgr.copy()
-    draw_find(shown, find, scale=bgr.shape[1] / TILE_WIDTH / 1.5)
-    height = round(bgr.shape[0] * TILE_WIDTH / bgr.shape[1])
-    shown = cv2.resize(shown, (TILE_WIDTH, height), interpolation=cv2.INTER_AREA)
-    text = label + ("" if find.found else ": not found")
-    cv2.putText(shown, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(shown, text, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    if find.found:
+        draw_find(shown, find, scale=bgr.shape[0] / TILE_HEIGHT / 1.5)
+    width = round(bgr.shape[1] * TILE_HEIGHT / bgr.shape[0])
+    shown = cv2.resize(shown, (width, TILE_HEIGHT), interpolation=cv2.INTER_AREA)
+    lines = [t for t in (label, "" if find.found else "not found") if t]
+    for k, text in enumerate(lines):  # white on black, a line each
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.38, 1)
+        top = k * (th + 7)
+        cv2.rectangle(shown, (0, top), (tw + 6, top + th + 7), (0, 0, 0), -1)
+        cv2.putText(shown, text, (3, top + th + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
     return shown
 
 
@@ -64,12 +69,11 @@ def main():
             sys.exit(f"{a.degraded}/{condition}/{a.photo}: no such photo (expected degrade_real.py's folders)")
         ours = segmenter.find(bgr, channels="bgr")
         theirs = opencv_find(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
-        rows[0].append(tile(bgr, ours, f"segmenty, {condition}", condition == "dark"))
-        rows[1].append(tile(bgr, theirs, f"OpenCV, {condition}", condition == "dark"))
+        rows[0].append(tile(bgr, ours, condition, condition == "dark"))
+        rows[1].append(tile(bgr, theirs, "", condition == "dark"))
         print(condition, "segmenty", ours.found, "opencv", theirs.found)
-    height = max(t.shape[0] for row in rows for t in row)
-    rows = [np.hstack([cv2.copyMakeBorder(t, 0, height - t.shape[0], 0, 2, cv2.BORDER_CONSTANT, value=(255,) * 3)
-                       for t in row]) for row in rows]
+    rows = [np.hstack([cv2.copyMakeBorder(t, 0, 0, 0, 2, cv2.BORDER_CONSTANT, value=(255,) * 3) for t in row])
+            for row in rows]
     picture = np.vstack([rows[0], np.full((2, rows[0].shape[1], 3), 255, np.uint8), rows[1]])
     cv2.imwrite(a.out, picture, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(a.out, picture.shape[1], "x", picture.shape[0], os.path.getsize(a.out) // 1024, "KiB")
