@@ -163,6 +163,8 @@ def snapped(prob, component, quad):
 def project(H, points):
     """N x 2 points through a 3 x 3 homography (N x 2 float64)."""
     points = np.asarray(points, np.float64).reshape(-1, 1, 2)
+    if not len(points):  # OpenCV returns None for no points
+        return np.zeros((0, 2))
     return cv2.perspectiveTransform(points, np.asarray(H, np.float64)).reshape(-1, 2)
 
 

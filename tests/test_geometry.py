@@ -63,3 +63,7 @@ def test_page_turns_rename_the_corners():
     square = geometry.rectangle(0, 0, 10, 10)
     np.testing.assert_allclose(geometry.project(geometry.page_turn(1, (11, 11)), square), np.roll(square, -1, axis=0))
     np.testing.assert_allclose(geometry.page_turn(4, size), np.eye(3))
+
+
+def test_project_takes_no_points():
+    assert geometry.project(np.eye(3), []).shape == (0, 2)

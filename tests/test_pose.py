@@ -125,3 +125,13 @@ def test_camera_pose_in_millimetres():
     got = pose.camera_pose(page, image.reshape(-1, 2), 2.0, K, np.zeros(5))
     assert np.allclose(got["tvec"], tvec, atol=0.5) and np.allclose(got["rvec"], rvec, atol=1e-3)
     assert got["reprojection_error"] < 1e-3
+
+
+def test_a_page_without_named_points_is_posed_and_answers_no_points(chess):
+    import dataclasses
+    bare = dataclasses.replace(chess, point_names=[], points=np.zeros((0, 2)), refine=None)  # a logo, say
+    H_true = pose_at(bare, TILTED)
+    photo = photo_of(bare, H_true)
+    result = find.decide(photo, mask_of(bare, H_true, (640, 480)), [0.5], bare, CALIBRATED)
+    assert result.found and result.points == []
+    assert corner_error(result.homography, H_true, bare) < 1.0
