@@ -55,9 +55,9 @@ TURN_SIDE = 96  # the page's longer side, in pixels, when telling its turns apar
 EXTENSIONS = np.geomspace(0.05, 3.0, 12)
 REGISTERED = 2  # of the turns tried, at most this many of the best are registered before one is chosen
 CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_for) is under this
-# A cut page's corners away from the photo's border are where the mask says, within its error (a few
-# percent): a search that moves them further slides a regular pattern by a period, which the part
-# in view can't tell apart.
+# The page's corners away from the photo's border are where the mask says, within its error (a few
+# percent): a search that moves them further slides a regular pattern by a period, which its cells
+# can't tell apart (a chessboard by two squares, a circle grid by a row).
 ANCHOR_REACH = 0.05  # of the pattern area's diagonal
 
 
@@ -313,13 +313,13 @@ def pose_from_quad(gray, page, quad):
     cut = cut_edges(quad, size)
     anchored = [i for i in range(4) if i not in cut and (i - 1) % 4 not in cut]  # corners on no cut side
     area = np.asarray(page.area, np.float64)
-    limit = ANCHOR_REACH * np.linalg.norm(area[2] - area[0]) if cut else None
+    limit = ANCHOR_REACH * np.linalg.norm(area[2] - area[0])
 
     def fit(shape, k):
         H = cv2.getPerspectiveTransform(np.float32(page.area), np.float32(np.roll(shape, -k, axis=0)))
         if geometry.degenerate(H, page.area, size):
             return -np.inf, H
-        anchors = area[[(i - k) % 4 for i in anchored]] if cut else None
+        anchors = area[[(i - k) % 4 for i in anchored]]
         moved, value = pose.search(gray, page.picture, page.size, H, anchors=anchors, limit=limit)
         if cut:  # judged in the photo only: the page's parts out of frame say nothing either way
             tiles = pose.match(gray, page.picture, page.size, moved, side=TURN_SIDE)

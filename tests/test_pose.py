@@ -135,3 +135,17 @@ def test_a_page_without_named_points_is_posed_and_answers_no_points(chess):
     result = find.decide(photo, mask_of(bare, H_true, (640, 480)), [0.5], bare, CALIBRATED)
     assert result.found and result.points == []
     assert corner_error(result.homography, H_true, bare) < 1.0
+
+
+@pytest.mark.parametrize("grow", [1.03, 0.97])
+def test_a_circle_grid_is_not_posed_a_row_off(tmp_path, grow):
+    # Rows of dots look alike: a pose slid by one matches the dots as well, and only the mask's
+    # outline, a few percent off, says which one is right.
+    make_patterns(str(tmp_path / "circles"), "circles", 6, 5)
+    page = from_pattern(str(tmp_path / "circles"))
+    H_true = pose_at(page, TILTED)
+    photo = photo_of(page, H_true)
+    result = find.decide(photo, mask_of(page, H_true, (640, 480), grow), [0.5], page, CALIBRATED)
+    truth = geometry.project(H_true, page.area)
+    off = min(np.abs(np.roll(result.quad, k, axis=0) - truth).max() for k in range(4))  # up to its symmetry
+    assert result.found and off < 2.0
