@@ -17,7 +17,7 @@ def draw_find(img, find, scale=None):
     colour = OUTLINE if find.found else (128, 128, 128)
     cv2.polylines(img, [np.int32(np.round(quad * 16))], True, colour, thick, cv2.LINE_AA, shift=4)
     # The pattern's own top-left corner: its orientation, even where the page is turned.
-    cv2.circle(img, tuple(np.int32(np.round(quad[0] * 16))), max(3, 3 * thick), colour, -1, cv2.LINE_AA, shift=4)
+    cv2.circle(img, tuple(np.int32(np.round(quad[0] * 16))), max(3, 3 * thick) * 16, colour, -1, cv2.LINE_AA, shift=4)
     for p in find.points or []:
         if p.in_view:
             centre = tuple(np.int32(np.round(np.asarray(p.xy) * 16)))
