@@ -197,24 +197,15 @@ def mask_names_for(train_index_entries, pattern_folder, n_masks):
     return [os.path.splitext(os.path.basename(y))[0].split("_", 3)[-1] for y in first]
 
 
-def page_for(pattern_folder, names):
-    """The pattern's page (page.from_pattern) when the folder's masks are `names`, else None."""
+def pattern_info(pattern_folder, names):
+    """{"picture", "page"} of the pattern folder for a model's info (patterns.pattern_picture,
+    page.from_pattern), or {} when the folder's masks are not `names` or it can't be read."""
     try:
         if mask_names(pattern_folder) != list(names):
-            return None
-        return from_pattern(pattern_folder)
+            return {}
+        return {"picture": pattern_picture(pattern_folder).tolist(), "page": from_pattern(pattern_folder).to_info()}
     except SegmentyError:
-        return None
-
-
-def picture_for(pattern_folder, names):
-    """The pattern's picture (patterns.pattern_picture) when the folder's masks are `names`, else None."""
-    try:
-        if mask_names(pattern_folder) != list(names):
-            return None
-        return pattern_picture(pattern_folder)
-    except SegmentyError:
-        return None
+        return {}
 
 
 def _model(config, samples, backup, distribution):
@@ -247,14 +238,8 @@ def _model(config, samples, backup, distribution):
             print(f"warning: `{name}`={asked!r} ignored: the model being resumed has {info[name]!r}", file=sys.stderr)
     if backup.target_epochs is None and config.epochs:
         backup.target_epochs = info["epochs"] + config.epochs
-    if "picture" not in info:  # test_segmenter.py checks doubtful finds against it
-        picture = picture_for(config.pattern, info["mask_names"])
-        if picture is not None:
-            info["picture"] = picture.tolist()
-    if "page" not in info:  # ... and poses finds with it
-        page = page_for(config.pattern, info["mask_names"])
-        if page is not None:
-            info["page"] = page.to_info()
+    if "picture" not in info or "page" not in info:  # test_segmenter.py poses and checks finds with them
+        info = {**pattern_info(config.pattern, info["mask_names"]), **info}
     return net, info
 
 
