@@ -291,6 +291,14 @@ def mask_evidence(probs, thresholds, coverage=None):
     return component, round(present, 4), agreement
 
 
+def start_quad(probs, component, size):
+    """The quad the pose search starts from: the component's outline moved to agree with the
+    probabilities (blur smears the outline past the page), unless the outline runs along the
+    photo's border, where it marks the cut that pose_from_quad extends the page past."""
+    outline = geometry.fit_quad(component)
+    return outline if cut_edges(outline, size) else quad_from_masks(probs[..., 0], component)
+
+
 def quad_from_masks(prob, component):
     """The quad of a component: fitted to its outline, then moved to agree with the probabilities."""
     return geometry.refine_quad(prob, geometry.fit_quad(component))
@@ -477,8 +485,8 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
     elif page is None:
         return nothing
     H = pose_from_prior(gray, page, prior, calibration) if prior is not None else None
-    if H is None:  # the search moves the quad anyway: the mask's outline is enough to start from
-        H = pose_from_quad(gray, page, quad if quad is not None else geometry.fit_quad(component))
+    if H is None:
+        H = pose_from_quad(gray, page, quad if quad is not None else start_quad(probs, component, size))
     if H is None or geometry.degenerate(H, page.area, size):
         return nothing
     H = pose.canonical_turn(H, page.size, page.symmetry)

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segmenty import find
+from segmenty import find, geometry
 
 
 def test_zoom_window_frames_a_small_find_square_and_inside_the_photo():
@@ -142,3 +142,22 @@ def test_to_json_is_plain_and_complete():
     assert j["points"] == [{"name": "r0c0", "xy": [1.23, 5.68], "in_view": True, "refined": True}]
     assert {"found", "score", "quad", "homography", "in_view", "symmetry", "points", "camera_pose", "present",
             "agreement", "likeness", "bbox", "size", "zoom"} == set(j)
+
+
+def test_the_pose_starts_from_the_page_not_from_its_smear():
+    # Motion blur smears a page's mask sideways at a probability just over the cut: the outline
+    # takes the smear in, the quad that agrees with the probabilities leaves it out.
+    probs = np.zeros((200, 200, 1), np.float32)
+    probs[50:150, 40:140] = 0.95
+    probs[50:150, 140:180] = 0.55
+    component = probs[..., 0] > 0.5
+    start = find.start_quad(probs, component, (200, 200))
+    outline = cv2.boundingRect(np.int32(geometry.fit_quad(component)))
+    assert outline[2] > 130  # the smear, in
+    assert abs(np.ptp(start[:, 0]) - 100) < 5 and abs(np.ptp(start[:, 1]) - 100) < 5  # the page alone
+    # Along the photo's border the outline marks where the page is cut, and is kept.
+    probs = np.zeros((200, 200, 1), np.float32)
+    probs[50:150, 0:100] = 0.95
+    probs[50:150, 100:140] = 0.55
+    component = probs[..., 0] > 0.5
+    assert np.allclose(find.start_quad(probs, component, (200, 200)), geometry.fit_quad(component))
