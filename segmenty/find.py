@@ -59,6 +59,7 @@ CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_fo
 # percent): a search that moves them further slides a regular pattern by a period, which its cells
 # can't tell apart (a chessboard by two squares, a circle grid by a row).
 ANCHOR_REACH = 0.05  # of the pattern area's diagonal
+CANDIDATES = 3  # a photo's mask components posed, largest first, until one is found
 
 
 @dataclasses.dataclass
@@ -197,16 +198,16 @@ def anything(probs, threshold):
 
 def tile_windows(size, image_size):
     """Overlapping square tiles of a large photo, (x0, y0, x1, y1) each, for a second look at the
-    whole of it: half the photo's shorter side, each overlapping the next by a quarter, so that a
-    pattern of a few percent of the photo is, in some tile, about as large as the smallest the
-    model learned (a fifth of its input). None for a photo whose tiles would be less than twice
+    whole of it: half the photo's shorter side, each overlapping the next by half, so that a
+    pattern of a few percent of the photo lies whole in some tile (up to half a tile wide), and
+    there about as large as the smallest the model learned (a fifth of its input). None for a photo whose tiles would be less than twice
     the model's input: the first look saw it with enough pixels.
     """
     W, H = size
     side = min(W, H) // 2
     if side < 2 * image_size:
         return []
-    step = max(1, int(side * 0.75))
+    step = max(1, side // 2)
     xs = sorted({*range(0, W - side, step), W - side})
     ys = sorted({*range(0, H - side, step), H - side})
     return [(x, y, x + side, y + side) for y in ys for x in xs]

@@ -12,8 +12,9 @@ order (`channels="bgr"` for OpenCV's frames) or H x W gray.
 Each look at a photo runs the model on it resized to the model's input (image_size square);
 with `flip`, the mask probabilities are averaged with the model's view of the mirror image
 (the pattern looks the same either way, the model's mistakes mostly don't). A pattern found
-small gets a second, closer look (find.zoom_window), and where a large photo shows nothing at
-first, it is looked at again in tiles (find.tile_windows). Then find.decide answers.
+small gets a second, closer look (find.zoom_window). Then find.decide answers, for the largest
+of the masks' components and, until one is found, the next ones; where a large photo shows no
+find at first, it is looked at again in tiles (find.tile_windows).
 """
 
 import concurrent.futures
@@ -96,7 +97,7 @@ class Segmenter:
             batch_size: int, photos per forward pass. Defaults to 8.
             image_size: int or None, the model's input size; None for the size it was trained at.
             max_pixels: int, larger images are refused before decoding. Defaults to images.MAX_PIXELS.
-            small: bool, where a whole look finds nothing in a large photo, look again in tiles,
+            small: bool, where a whole look finds no pattern in a large photo, look again in tiles,
                 for patterns a few percent of the photo. Defaults to True.
         """
         if not isinstance(batch_size, int) or batch_size <= 0:
@@ -125,22 +126,21 @@ class Segmenter:
             out += list(probs[:len(chunk)])
         return out
 
-    def _looks(self, photos):
+    def _looks(self, photos, tiled=False):
         """Per photo: (mask probabilities at its size, the closer look's window that was kept, or None).
 
-        A first look at each whole photo; where it finds nothing and the photo is large, a tiled
-        look (find.tile_windows), in which a pattern a few percent of the photo is as large as the
+        A first look at each whole photo; with `tiled`, a look at each of its tiles too
+        (find.tile_windows), in which a pattern a few percent of the photo is as large as the
         model learned patterns to be; then a closer look at what was found small (find.zoom_window).
         """
         size = self.image_size
         sizes = [(p.shape[1], p.shape[0]) for p in photos]
         fulls = [find.to_photo_size(probs, s) for probs, s in
                  zip(self._predict([images.model_input(p, size) for p in photos]), sizes)]
-        if self.small:
-            tiled = [(i, w) for i, s in enumerate(sizes) if not find.anything(fulls[i], self.thresholds[0])
-                     for w in find.tile_windows(s, size)]
-            for (i, window), probs in zip(tiled, self._predict([images.model_input(_crop(photos[i], w), size)
-                                                                 for i, w in tiled])):
+        if tiled:
+            tiles = [(i, w) for i, s in enumerate(sizes) for w in find.tile_windows(s, size)]
+            for (i, window), probs in zip(tiles, self._predict([images.model_input(_crop(photos[i], w), size)
+                                                                for i, w in tiles])):
                 fulls[i] = find.zoomed(fulls[i], window, probs, keep=np.maximum)
         windows = [find.zoom_window(full, self.thresholds[0], s) if self.zoom else None for full, s in zip(fulls, sizes)]
         wanted = [i for i, w in enumerate(windows) if w]
@@ -158,13 +158,27 @@ class Segmenter:
     # ------------------------------------------------------------ the answer
 
     def _answer(self, photo, full, window, masks, prior=None):
+        """The Find for one look at a photo: its mask components are posed largest first, up to
+        find.CANDIDATES of them, until one is found (a facade beside the pattern may be larger);
+        when none is, the largest one's answer."""
         gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
-        result = find.decide(gray, full, self.thresholds, self.page, self.calibration, self.coverage, self.picture,
-                             self.intrinsics, prior)
+        probs, result = full, None
+        for _ in range(find.CANDIDATES):
+            answer = find.decide(gray, probs, self.thresholds, self.page, self.calibration, self.coverage,
+                                 self.picture, self.intrinsics, prior)
+            result = result or answer
+            component, *_ = find.mask_evidence(probs, self.thresholds, self.coverage)
+            if answer.found:
+                result = answer
+                break
+            if answer.bbox is None:  # nothing (left) large enough to be a find
+                break
+            probs = probs.copy()
+            probs[component] = 0
+            prior = None
         result.zoom = window
         if masks:
             if self.snap and result.found and result.quad is not None:
-                component, _ = find.largest_component(full[..., 0] > self.thresholds[0])
                 full = full.copy()
                 full[..., 0] = geometry.snapped(full[..., 0], component, result.quad)
             result.masks = full
@@ -195,10 +209,21 @@ class Segmenter:
                 yield from self._run(batch, masks, pool)
 
     def _run(self, photos, masks, pool=None):
-        looks = self._looks(photos)
+        """Finds for a batch of photos: a whole look at each, then, where that finds nothing in a
+        large photo and `small` is on, a tiled look (see _looks)."""
         # OpenCV releases the GIL: the poses of a batch run side by side.
         run = pool.map if pool is not None and len(photos) > 1 else map
-        return list(run(lambda a: self._answer(*a, masks), [(p, *l) for p, l in zip(photos, looks)]))
+        answer = lambda a: self._answer(*a, masks)
+        looks = self._looks(photos)
+        finds = list(run(answer, [(p, *l) for p, l in zip(photos, looks)]))
+        again = [i for i, (p, f) in enumerate(zip(photos, finds))
+                 if self.small and not f.found and find.tile_windows((p.shape[1], p.shape[0]), self.image_size)]
+        if again:
+            tiled = self._looks([photos[i] for i in again], tiled=True)
+            for i, f in zip(again, run(answer, [(photos[i], *l) for i, l in zip(again, tiled)])):
+                if f.found:
+                    finds[i] = f
+        return finds
 
     def track(self, image, previous=None, masks=False, channels="rgb"):
         """The Find for one video frame, looking first where the pattern was in the frame before.

@@ -101,3 +101,30 @@ def test_a_small_pattern_in_a_large_frame_is_found_by_the_tiled_look(tmp_path):
     assert found[True].found and found[True].zoom is not None
     truth = np.float64([[905, 305], [1015, 305], [1015, 383], [905, 383]])  # the squares, without the margin
     assert np.abs(found[True].quad - truth).max() < 2
+
+
+def test_a_larger_rejected_component_does_not_hide_the_pattern(tmp_path):
+    # A plain dark panel the masks mistake for the pattern, larger than the board beside it:
+    # the panel is posed first and rejected, then the board is found.
+    import cv2
+    from segmenty.patterns import make_patterns
+    from tests.test_video import BoardFinder
+    make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7, square=20)
+    full = cv2.imread(str(tmp_path / "chess" / "full.png"))
+    photo = np.full((300, 400, 3), 160, np.uint8)
+    photo[20:280, 10:190] = 30  # the panel
+    photo[80:226, 210:410 - 10] = cv2.resize(full, (190, 146), interpolation=cv2.INTER_AREA)
+    probs = np.zeros((300, 400, 4), np.float32)
+    probs[20:280, 10:190, 0] = 0.9
+    probs[95:211, 225:385, 0] = 0.9
+
+    class Masks(BoardFinder):
+        def __call__(self, batch):
+            return np.stack([cv2.resize(probs, (64, 64), interpolation=cv2.INTER_AREA)] * len(batch))
+
+    finder = Masks()
+    info = {**finder.info, "decision": {"threshold": 0.5, "scale": 0.1}}  # the page's evidence decides
+    seg = Segmenter(finder, info, flip=False, zoom=False, pattern=str(tmp_path / "chess"))
+    found = seg.find(photo, masks=True)
+    assert found.found and 210 <= found.quad[:, 0].min() and found.quad[:, 0].max() <= 400
+    assert found.masks[150, 100, 0] > 0.5  # the masks are what the model saw, the panel included
