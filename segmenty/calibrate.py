@@ -14,12 +14,17 @@ cut it is measured here, when a model is trained, and stored in it (info["decisi
    frame, a recounted or cropped copy is what a partly framed page looks like) and the
    board-free photos of the background folder, at their own size. Any find there is a false find.
 3. The threshold is the evidence level that minimises (missed true finds) + FALSE_FIND_COST x
-   (false finds), and `scale` the spread of a logistic curve through the two groups: a find's
-   `score` is 1 / (1 + exp(-(evidence - threshold) / scale)), 0.5 at the threshold.
+   (false finds), raised where needed so that a normal curve fitted to the false candidates'
+   evidence puts at most FALSE_RATE of them above it: a few dozen false candidates can't show
+   the tail that the next thousand photos will. `scale` is the spread of a logistic curve
+   through the two groups: a find's `score` is 1 / (1 + exp(-(evidence - threshold) / scale)),
+   0.5 at the threshold.
 
 The shared real photos of the benches never enter this: a threshold set by looking at which of
 them pass would not hold on the next camera.
 """
+
+import statistics
 
 import cv2
 import numpy as np
@@ -33,6 +38,7 @@ CALIBRATION_SIZE = 512  # samples are drawn this large: the size of a small phot
 CALIBRATION_COUNT = 150  # samples with the pattern, and as many without
 TRUE_IOU = 0.85  # a true find's quad overlaps the page's this much: the pose is right, up to the lens
 FALSE_FIND_COST = 10  # a false find is as bad as this many missed ones: users act on a find
+FALSE_RATE = 0.01  # ... and beyond those seen, at most this share of false candidates pass, by a normal fit
 # The logistic spreads tried; never sharper than 0.02 of correlation, since a few hundred samples
 # can't tell a cut that sharp from chance.
 SCALES = np.geomspace(0.02, 0.5, 40)
@@ -58,7 +64,9 @@ def choose(true_evidence, false_evidence, missed_anyway=0):
     docstring); None without a true find.
 
     The cuts tried lie halfway between neighbouring evidence values; of equally good ones, the
-    middle one, which leaves the widest margin on both sides.
+    middle one, which leaves the widest margin on both sides. It is then raised, if need be, to
+    the false candidates' mean plus as many standard deviations as leave FALSE_RATE of a normal
+    curve above it.
     """
     true_evidence = np.sort(np.asarray(true_evidence, np.float64))
     false_evidence = np.sort(np.asarray(false_evidence, np.float64))
@@ -71,6 +79,9 @@ def choose(true_evidence, false_evidence, missed_anyway=0):
     costs = missed + FALSE_FIND_COST * false
     best = cuts[costs == costs.min()]
     threshold = float(best[len(best) // 2])
+    if len(false_evidence) >= 2:
+        tail = false_evidence.mean() + statistics.NormalDist().inv_cdf(1 - FALSE_RATE) * false_evidence.std()
+        threshold = max(threshold, float(tail))
     evidence = np.r_[true_evidence, false_evidence]
     label = np.r_[np.ones(len(true_evidence)), np.zeros(len(false_evidence))]
 
@@ -139,8 +150,9 @@ def calibrate_model(predictor, info, pattern, backgrounds, count=CALIBRATION_COU
         dict {"page": Page.to_info(), "decision": choose()'s dict or None}.
     """
     page = from_pattern(pattern)
-    # Any calibration makes the decision rest on the registered page's evidence, which is what's measured.
-    segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": dict(UNCALIBRATED)})
+    # Any calibration makes the decision rest on the registered page's evidence, which is what's
+    # measured; one that finds nothing has every candidate of a photo posed, and the best answers.
+    segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": {**UNCALIBRATED, "threshold": 2.0}})
     context = samples.make_context(backgrounds, pattern, CALIBRATION_SIZE, 0.0, "robust")
     photos = samples.background_paths(backgrounds)
     rng = np.random.default_rng([seed, 15485863])

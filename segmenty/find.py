@@ -356,6 +356,14 @@ def pose_from_quad(gray, page, quad):
         H, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page))
         evidence = evidence_for(gray, page, H)
         fit_value = -1.0 if evidence is None else evidence
+        if fit_value < CLEAR_FIT:  # part of the page may be covered: registered again without it
+            mask = pose.covered(gray, page.picture, page.size, H)
+            if mask is not None:
+                again, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page),
+                                         mask=mask)
+                evidence = evidence_for(gray, page, again)
+                if evidence is not None and evidence > fit_value:
+                    H, fit_value = again, evidence
         if fit_value > best_fit:
             best, best_fit = H, fit_value
         if best_fit >= CLEAR_FIT:

@@ -28,6 +28,7 @@ ECC_SIDE = 320  # the page is registered at this many pixels on its longer side 
 ECC_LEVELS = (0.5, 1.0)  # coarse to fine, as shares of ECC_SIDE
 ECC_ITERATIONS = 20
 TILES = 4  # match() compares the page with the photo in TILES x TILES tiles
+COVERED = 0.5  # covered(): a tile matching less than this share as well as the best ones is covered
 BORDER_SEGMENTS = 12  # border() judges the page's border in this many segments around it
 BORDER_CONTRAST = 20  # ... where the page's border differs from the pattern's mean by this many grey levels
 
@@ -52,7 +53,7 @@ def _scaling(factor):
     return np.float64([[factor, 0, 0.5 * factor - 0.5], [0, factor, 0.5 * factor - 0.5], [0, 0, 1]])
 
 
-def register(gray, page, page_size, H, side=ECC_SIDE, levels=ECC_LEVELS, iterations=ECC_ITERATIONS):
+def register(gray, page, page_size, H, side=ECC_SIDE, levels=ECC_LEVELS, iterations=ECC_ITERATIONS, mask=None):
     """Align the page's picture to the photo, starting from H: a better H, or H itself if ECC fails.
 
     Each level shrinks the page picture to `side * level` pixels on its longer side and the
@@ -65,6 +66,7 @@ def register(gray, page, page_size, H, side=ECC_SIDE, levels=ECC_LEVELS, iterati
         page: uint8 2D array, the page picture (full.png in gray, any size).
         page_size: (w, h) of full.png, the coordinates H maps from.
         H: 3 x 3, the starting homography.
+        mask: uint8 H x W or None: the photo's pixels to register on (non-zero), e.g. covered().
 
     Returns:
         (H 3 x 3 float64, the correlation ECC reached, or None if it failed at every level).
@@ -79,8 +81,9 @@ def register(gray, page, page_size, H, side=ECC_SIDE, levels=ECC_LEVELS, iterati
         s = target / max(page_size)
         d = min(1.0, target / on_photo)
         template = _resized(page, (max(8, round(page_size[0] * s)), max(8, round(page_size[1] * s))))
-        image = gray if d == 1 else cv2.resize(gray, (max(8, round(gray.shape[1] * d)), max(8, round(gray.shape[0] * d))),
-                                               interpolation=cv2.INTER_AREA)
+        shrunk = (max(8, round(gray.shape[1] * d)), max(8, round(gray.shape[0] * d)))
+        image = gray if d == 1 else cv2.resize(gray, shrunk, interpolation=cv2.INTER_AREA)
+        valid = mask if mask is None or d == 1 else cv2.resize(mask, shrunk, interpolation=cv2.INTER_NEAREST)
         # The template is full.png resized, so its pixels map to full.png's through a scaling.
         to_template = _scaling(template.shape[1] / page_size[0])
         to_image = _scaling(image.shape[1] / gray.shape[1])
@@ -89,7 +92,7 @@ def register(gray, page, page_size, H, side=ECC_SIDE, levels=ECC_LEVELS, iterati
         try:
             correlation, warp = cv2.findTransformECC(
                 template, image, warp, cv2.MOTION_HOMOGRAPHY,
-                (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5), None, 5)
+                (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5), valid, 5)
         except cv2.error:  # no convergence, or the page left the photo: keep the last good pose
             continue
         H = np.linalg.inv(to_image) @ warp.astype(np.float64) @ to_template
@@ -226,9 +229,16 @@ def match(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2):
     Returns:
         float array of the tiles' correlations (-1..1), empty when no tile can be judged.
     """
-    template, warped, valid, _ = _in_page_frame(gray, page, page_size, H, side)
+    grid, _, _ = match_grid(gray, page, page_size, H, tiles, side)
+    return grid[~np.isnan(grid)]
+
+
+def match_grid(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2):
+    """match()'s correlations as a tiles x tiles grid (NaN for a tile left out), and the tiles'
+    edges in full.png pixels: (grid, x edges, y edges)."""
+    template, warped, valid, s = _in_page_frame(gray, page, page_size, H, side)
     th, tw = template.shape
-    scores = []
+    grid = np.full((tiles, tiles), np.nan)
     xs, ys = np.linspace(0, tw, tiles + 1).round().astype(int), np.linspace(0, th, tiles + 1).round().astype(int)
     for i in range(tiles):
         for j in range(tiles):
@@ -238,10 +248,31 @@ def match(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2):
             a, b = template[box], warped[box]
             a, b = a - a.mean(), b - b.mean()
             norm = np.sqrt(float((a * a).sum()) * float((b * b).sum()))
-            if float(a.std()) < 8 or norm < 1e-6:
+            if float(a.std()) < 8:
                 continue
-            scores.append(float((a * b).sum()) / norm)
-    return np.array(scores)
+            grid[i, j] = float((a * b).sum()) / norm if norm > 1e-6 else 0.0  # the photo flat there: no match
+    return grid, xs / s, ys / s
+
+
+def covered(gray, page, page_size, H, tiles=TILES):
+    """The photo's pixels outside the page's tiles that something covers, as a registration mask
+    (uint8, 0 over a covered tile), or None where no tile is.
+
+    A tile is taken as covered where it matches the photo (match_grid) less than COVERED times as
+    well as the best-matching tiles (their 90th percentile): an occluder, a glare, a fold. ECC
+    over all the page would let it pull the pose; registered without it, the rest lines up.
+    """
+    grid, xs, ys = match_grid(gray, page, page_size, H, tiles)
+    if np.isnan(grid).all():
+        return None
+    bad = grid < COVERED * np.nanpercentile(grid, 90)
+    if not bad.any():
+        return None
+    mask = np.full(gray.shape[:2], 255, np.uint8)
+    for i, j in zip(*np.nonzero(bad)):
+        corners = geometry.project(H, geometry.rectangle(xs[j], ys[i], xs[j + 1], ys[i + 1]))
+        cv2.fillConvexPoly(mask, np.int32(np.round(corners)), 0)
+    return mask
 
 
 def _in_page_frame(gray, page, page_size, H, side):

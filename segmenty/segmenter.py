@@ -160,16 +160,16 @@ class Segmenter:
     def _answer(self, photo, full, window, masks, prior=None):
         """The Find for one look at a photo: its mask components are posed largest first, up to
         find.CANDIDATES of them, until one is found (a facade beside the pattern may be larger);
-        when none is, the largest one's answer."""
+        when none is, the answer that came closest (the highest score)."""
         gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
         probs, result = full, None
         for _ in range(find.CANDIDATES):
             answer = find.decide(gray, probs, self.thresholds, self.page, self.calibration, self.coverage,
                                  self.picture, self.intrinsics, prior)
-            result = result or answer
+            if result is None or answer.found or answer.score > result.score:
+                result = answer
             component, *_ = find.mask_evidence(probs, self.thresholds, self.coverage)
             if answer.found:
-                result = answer
                 break
             if answer.bbox is None:  # nothing (left) large enough to be a find
                 break

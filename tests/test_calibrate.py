@@ -6,7 +6,8 @@ from segmenty.page import from_pattern
 from segmenty.patterns import make_patterns
 
 
-def test_the_cut_minimises_misses_plus_costly_false_finds():
+def test_the_cut_minimises_misses_plus_costly_false_finds(monkeypatch):
+    monkeypatch.setattr(calibrate, "FALSE_RATE", 0.5)  # the normal tail no higher than the false mean
     trues = [0.60, 0.75, 0.80, 0.85, 0.90]
     # A false find at 0.7: keeping it costs FALSE_FIND_COST (10), dropping the true find at 0.6 costs 1.
     d = calibrate.choose(trues, [0.1, 0.2, 0.7])
@@ -15,6 +16,15 @@ def test_the_cut_minimises_misses_plus_costly_false_finds():
     d = calibrate.choose([0.5] * 11 + [0.9], [0.6])
     assert d["threshold"] < 0.5 and d["false_finds"] == 1
     assert calibrate.choose([], [0.3]) is None
+
+
+def test_the_threshold_clears_the_false_candidates_normal_tail():
+    # Fifty false candidates seen, all under 0.4: the next thousand photos would show more.
+    false = np.linspace(-1, 1, 50) * 0.1 * np.sqrt(3) + 0.2  # mean 0.2, standard deviation about 0.1
+    d = calibrate.choose([0.42, 0.8, 0.9, 0.95], false)
+    tail = false.mean() + 2.326 * false.std()
+    assert false.max() < 0.4 < d["threshold"] == pytest.approx(tail, abs=1e-3)
+    assert d["recall"] == 0.75 and d["false_finds"] == 0
 
 
 def test_the_logistic_spread_follows_the_overlap():

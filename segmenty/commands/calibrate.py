@@ -17,7 +17,7 @@ def main(argv=None, prog=None):
     p.add_argument("--pattern", default="pattern", help="the pattern folder the model was trained on")
     p.add_argument("--backgrounds", default="background",
                    help="a background folder (photos in its subfolders) without the pattern")
-    p.add_argument("--count", type=cli.positive_int, default=100,
+    p.add_argument("--count", type=cli.positive_int, default=150,
                    help="synthetic samples with the pattern, and as many without")
     p.add_argument("--seed", type=int, default=0, help="for the samples")
     args = p.parse_args(argv)
