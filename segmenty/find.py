@@ -350,16 +350,18 @@ def pose_from_quad(gray, page, quad):
             candidates.append((value, k, H))
     # A regular pattern turned and moved by one period can look almost right: unless the best
     # turn, registered, explains the photo nearly perfectly, the next best is registered too and
-    # the one that explains the photo better wins.
+    # the one that explains the photo better wins. Judged on the part in view only, a cut page's
+    # turns are told apart less surely: all four are registered, at every level.
     best, best_fit = None, -np.inf
-    for _, _, H in sorted(candidates, key=lambda c: -c[0])[:REGISTERED]:
-        H, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page))
+    levels = pose.ECC_LEVELS if cut else registration_levels(page)
+    for _, _, H in sorted(candidates, key=lambda c: -c[0])[:4 if cut else REGISTERED]:
+        H, _ = pose.register(gray, page.picture, page.size, H, levels=levels)
         evidence = evidence_for(gray, page, H)
         fit_value = -1.0 if evidence is None else evidence
         if fit_value < CLEAR_FIT:  # part of the page may be covered: registered again without it
             mask = pose.covered(gray, page.picture, page.size, H)
             if mask is not None:
-                again, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page),
+                again, _ = pose.register(gray, page.picture, page.size, H, levels=levels,
                                          mask=mask)
                 evidence = evidence_for(gray, page, again)
                 if evidence is not None and evidence > fit_value:
