@@ -308,7 +308,8 @@ def quad_from_masks(prob, component):
 # ---------------------------------------------------------------- the pose
 
 def pose_from_quad(gray, page, quad):
-    """A homography from the quad fitted to the mask, registered on the photo, or None.
+    """(A homography from the quad fitted to the mask, registered on the photo, its evidence_for),
+    or (None, None).
 
     The quad says roughly where the pattern is, not which of its corners is the pattern's
     top-left, so each of the four ways to match them is tried: the page placed by each is moved
@@ -352,7 +353,7 @@ def pose_from_quad(gray, page, quad):
     # turn, registered, explains the photo nearly perfectly, the next best is registered too and
     # the one that explains the photo better wins. Judged on the part in view only, a cut page's
     # turns are told apart less surely: all four are registered, at every level.
-    best, best_fit = None, -np.inf
+    best, best_fit, best_evidence = None, -np.inf, None
     levels = pose.ECC_LEVELS if cut else registration_levels(page)
     for _, _, H in sorted(candidates, key=lambda c: -c[0])[:4 if cut else REGISTERED]:
         H, _ = pose.register(gray, page.picture, page.size, H, levels=levels)
@@ -361,16 +362,15 @@ def pose_from_quad(gray, page, quad):
         if fit_value < CLEAR_FIT:  # part of the page may be covered: registered again without it
             mask = pose.covered(gray, page.picture, page.size, H)
             if mask is not None:
-                again, _ = pose.register(gray, page.picture, page.size, H, levels=levels,
-                                         mask=mask)
-                evidence = evidence_for(gray, page, again)
-                if evidence is not None and evidence > fit_value:
-                    H, fit_value = again, evidence
+                again, _ = pose.register(gray, page.picture, page.size, H, levels=levels, mask=mask)
+                evidence_again = evidence_for(gray, page, again)
+                if evidence_again is not None and evidence_again > fit_value:
+                    H, fit_value, evidence = again, evidence_again, evidence_again
         if fit_value > best_fit:
-            best, best_fit = H, fit_value
+            best, best_fit, best_evidence = H, fit_value, evidence
         if best_fit >= CLEAR_FIT:
             break
-    return best
+    return best, best_evidence
 
 
 def registration_levels(page):
@@ -380,11 +380,13 @@ def registration_levels(page):
 
 
 def pose_from_prior(gray, page, prior, calibration):
-    """The page registered from where it was a moment ago, or None when that no longer explains the photo."""
+    """(The page registered from where it was a moment ago, its evidence_for), or (None, None)
+    when that no longer explains the photo."""
     H, _ = pose.register(gray, page.picture, page.size, prior, levels=registration_levels(page)[-1:])
     if geometry.degenerate(H, page.area, (gray.shape[1], gray.shape[0])):
-        return None
-    return H if score_of(evidence_for(gray, page, H), calibration or UNCALIBRATED) >= 0.5 else None
+        return None, None
+    evidence = evidence_for(gray, page, H)
+    return (H, evidence) if score_of(evidence, calibration or UNCALIBRATED) >= 0.5 else (None, None)
 
 
 def cut_edges(quad, size, tolerance=0.01):
@@ -495,13 +497,15 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
                                        in_view=geometry.in_view(quad, size))
     elif page is None:
         return nothing
-    H = pose_from_prior(gray, page, prior, calibration) if prior is not None else None
+    H, evidence = pose_from_prior(gray, page, prior, calibration) if prior is not None else (None, None)
     if H is None:
-        H = pose_from_quad(gray, page, quad if quad is not None else start_quad(probs, component, size))
+        H, evidence = pose_from_quad(gray, page, quad if quad is not None else start_quad(probs, component, size))
     if H is None or geometry.degenerate(H, page.area, size):
         return nothing
-    H = pose.canonical_turn(H, page.size, page.symmetry)
-    evidence = evidence_for(gray, page, H)
+    turned = pose.canonical_turn(H, page.size, page.symmetry)
+    if evidence is None or turned is not H:
+        evidence = evidence_for(gray, page, turned)
+    H = turned
     if calibration is None:
         found, score = True, present
     else:

@@ -112,16 +112,18 @@ class Segmenter:
 
     # ------------------------------------------------------------ the model
 
-    def _predict(self, inputs):
-        """Mask probabilities per input (model size). Batches are always full, or of one: a backend
-        compiles each batch shape once, and a single photo (a video frame) shouldn't pay for eight."""
+    def _predict(self, inputs, flip=None):
+        """Mask probabilities per input (model size), with the mirror view where `flip` (default:
+        the segmenter's). Batches are always full, or of one: a backend compiles each batch shape
+        once, and a single photo (a video frame) shouldn't pay for eight."""
+        flip = self.flip if flip is None else flip
         out, size = [], self.predictor.batch_size
         for first in range(0, len(inputs), size):
             chunk = inputs[first:first + size]
             batch = np.zeros((1 if len(chunk) == 1 else size,) + self._input_shape, np.float32)
             batch[:len(chunk)] = np.stack(chunk)
             probs = self.predictor(batch)
-            if self.flip:
+            if flip:
                 probs = (probs + self.predictor(np.ascontiguousarray(batch[:, :, ::-1]))[:, :, ::-1]) / 2
             out += list(probs[:len(chunk)])
         return out
@@ -168,17 +170,15 @@ class Segmenter:
                                  self.picture, self.intrinsics, prior)
             if result is None or answer.found or answer.score > result.score:
                 result = answer
-            component, *_ = find.mask_evidence(probs, self.thresholds, self.coverage)
-            if answer.found:
-                break
-            if answer.bbox is None:  # nothing (left) large enough to be a find
+            if answer.found or answer.bbox is None:  # found, or nothing (left) large enough to be a find
                 break
             probs = probs.copy()
-            probs[component] = 0
+            probs[find.mask_evidence(probs, self.thresholds, self.coverage)[0]] = 0
             prior = None
         result.zoom = window
         if masks:
             if self.snap and result.found and result.quad is not None:
+                component, *_ = find.mask_evidence(probs, self.thresholds, self.coverage)
                 full = full.copy()
                 full[..., 0] = geometry.snapped(full[..., 0], component, result.quad)
             result.masks = full
@@ -229,8 +229,9 @@ class Segmenter:
         """The Find for one video frame, looking first where the pattern was in the frame before.
 
         With `previous` (the last frame's Find) found, the model looks only at a square window
-        around it (find.tracking_window) and the pose is registered from the last one, which is
-        faster and steadier than a whole look; if that finds nothing, a whole look follows.
+        around it (find.tracking_window), without the mirror view, and the pose is registered
+        from the last one, which is faster and steadier than a whole look; if that finds
+        nothing, a whole look follows.
 
         Args:
             image: the frame, as for find().
@@ -242,7 +243,8 @@ class Segmenter:
         size = (photo.shape[1], photo.shape[0])
         window = find.tracking_window(previous.quad, size)
         if window is not None:
-            probs = self._predict([images.model_input(_crop(photo, window), self.image_size)])[0]
+            # The last pose, not these masks, places the page: one view of the window is enough.
+            probs = self._predict([images.model_input(_crop(photo, window), self.image_size)], flip=False)[0]
             full = find.zoomed(np.zeros((size[1], size[0], probs.shape[-1]), np.float32), window, probs)
         else:  # the pattern filled most of the frame: look at all of it, and start the pose where it was
             full, _ = self._looks([photo])[0]
@@ -268,8 +270,9 @@ class Segmenter:
         if array.shape[0] * array.shape[1] > self.max_pixels:
             raise InvalidArgument("image", f"an array of {array.shape[1]}x{array.shape[0]} pixels",
                                   f"at most {self.max_pixels:,} pixels (raise max_pixels)")
-        array = array[..., :3]
-        return np.ascontiguousarray(array[..., ::-1] if channels == "bgr" else array)
+        if channels == "bgr":  # OpenCV's swap is several times faster than numpy's reversed copy
+            return cv2.cvtColor(array, cv2.COLOR_BGRA2RGB if array.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(array[..., :3])
 
 
 def _crop(rgb, window):
