@@ -4,14 +4,17 @@
 
 1. The full-pattern mask (channel 0) at the photo's size: its largest component is the
    candidate (`present`, `bbox`; `agreement` of the other masks, as the original's masks allow).
-2. The pose: a homography H from the pattern's full.png to the photo. The quad fitted to the
-   mask says roughly where the pattern is; the page's own picture, turned each of four ways,
-   moved and resized, is matched against the photo to find where it is exactly and which way
-   up (pose_from_quad), and registered (pose.register). A page cut by the photo's border is
-   extended past it. For a chessboard, H is then fitted again through its inner corners found
-   to sub-pixel precision (pose.refine_chessboard).
-3. The decision: the registered page is compared with the photo tile by tile (pose.match); the
-   median tile correlation is the evidence (`likeness`), and `score` (0..1) maps it through the
+   (The Segmenter calls decide again without it, up to CANDIDATES times, while none is found.)
+2. The pose: a homography H from the pattern's full.png to the photo. The quad that best
+   agrees with the mask (start_quad) says roughly where the pattern is; the page's own picture,
+   turned each of four ways, moved and resized, is matched against the photo to find where it
+   is exactly and which way up (pose_from_quad), and registered (pose.register), again without
+   the tiles something covers (pose.covered). A page cut by the photo's border is extended past
+   it. For a chessboard, H is then fitted again through its inner corners found to sub-pixel
+   precision (pose.refine_chessboard).
+3. The decision: the registered page is compared with the photo tile by tile (pose.match) and
+   its border with the paper around the pattern (pose.border); the lower of their medians is
+   the evidence (`likeness`, evidence_for), and `score` (0..1) maps it through the
    calibration the model carries (measured on held-out synthetic samples and board-free photos
    when it was trained, see calibrate.py); `found` is score >= 0.5. A pose that folds, mirrors
    or collapses the page is never a find.

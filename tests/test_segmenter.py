@@ -128,3 +128,23 @@ def test_a_larger_rejected_component_does_not_hide_the_pattern(tmp_path):
     found = seg.find(photo, masks=True)
     assert found.found and 210 <= found.quad[:, 0].min() and found.quad[:, 0].max() <= 400
     assert found.masks[150, 100, 0] > 0.5  # the masks are what the model saw, the panel included
+
+
+def test_the_tiled_look_runs_where_the_whole_look_found_something_else(tmp_path):
+    # A dark panel the whole look sees (and the decision turns down) beside a board too small for it.
+    import cv2
+    from segmenty.patterns import make_patterns
+    from tests.test_video import BoardFinder
+    make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7, square=20)
+    full = cv2.imread(str(tmp_path / "chess" / "full.png"))
+    frame = np.full((720, 1280, 3), 150, np.uint8)
+    frame[100:400, 100:500] = 20  # the panel
+    frame[300:300 + 88, 900:900 + 121] = cv2.resize(full, (121, 88), interpolation=cv2.INTER_AREA)
+    finder = BoardFinder()
+    info = {**finder.info, "decision": {"threshold": 0.5, "scale": 0.1}}
+    found = {small: Segmenter(finder, info, flip=False, pattern=str(tmp_path / "chess"), small=small).find(frame)
+             for small in (False, True)}
+    assert not found[False].found and found[False].bbox is not None  # the panel, turned down
+    assert found[True].found
+    truth = np.float64([[905, 305], [1015, 305], [1015, 383], [905, 383]])
+    assert np.abs(found[True].quad - truth).max() < 2
