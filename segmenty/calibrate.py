@@ -151,8 +151,9 @@ def calibrate_model(predictor, info, pattern, backgrounds, count=CALIBRATION_COU
     """
     page = from_pattern(pattern)
     # Any calibration makes the decision rest on the registered page's evidence, which is what's
-    # measured; one that finds nothing has every candidate of a photo posed, and the best answers.
-    segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": {**UNCALIBRATED, "threshold": 2.0}})
+    # measured. A photo's candidates are posed until one passes the uncalibrated cut, and the best
+    # answers: its evidence is the most that photo could show the decision.
+    segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": dict(UNCALIBRATED)})
     context = samples.make_context(backgrounds, pattern, CALIBRATION_SIZE, 0.0, "robust")
     photos = samples.background_paths(backgrounds)
     rng = np.random.default_rng([seed, 15485863])
