@@ -203,8 +203,9 @@ def tile_windows(size, image_size):
     """Overlapping square tiles of a large photo, (x0, y0, x1, y1) each, for a second look at the
     whole of it: half the photo's shorter side, each overlapping the next by half, so that a
     pattern of a few percent of the photo lies whole in some tile (up to half a tile wide), and
-    there about as large as the smallest the model learned (a fifth of its input). None for a photo whose tiles would be less than twice
-    the model's input: the first look saw it with enough pixels.
+    there about as large as the smallest the model learned (a fifth of its input). None for a
+    photo whose tiles would be less than twice the model's input: the first look saw it with
+    enough pixels.
     """
     W, H = size
     side = min(W, H) // 2
@@ -358,7 +359,7 @@ def pose_from_quad(gray, page, quad):
     # turns are told apart less surely: all four are registered, at every level.
     best, best_fit, best_evidence = None, -np.inf, None
     levels = pose.ECC_LEVELS if cut else registration_levels(page)
-    for _, _, H in sorted(candidates, key=lambda c: -c[0])[:4 if cut else REGISTERED]:
+    for _, _, H in sorted(candidates, key=lambda c: -c[0])[:None if cut else REGISTERED]:
         H, _ = pose.register(gray, page.picture, page.size, H, levels=levels)
         evidence = evidence_for(gray, page, H)
         fit_value = -1.0 if evidence is None else evidence
@@ -505,10 +506,9 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
         H, evidence = pose_from_quad(gray, page, quad if quad is not None else start_quad(probs, component, size))
     if H is None or geometry.degenerate(H, page.area, size):
         return nothing
-    turned = pose.canonical_turn(H, page.size, page.symmetry)
-    if evidence is None or turned is not H:
-        evidence = evidence_for(gray, page, turned)
-    H = turned
+    if page.symmetry > 1:  # turned to the stable one of the equivalent poses, and judged there
+        H = pose.canonical_turn(H, page.size, page.symmetry)
+        evidence = evidence_for(gray, page, H)
     if calibration is None:
         found, score = True, present
     else:

@@ -173,12 +173,12 @@ class Segmenter:
             if answer.found or answer.bbox is None:  # found, or nothing (left) large enough to be a find
                 break
             probs = probs.copy()
-            probs[find.mask_evidence(probs, self.thresholds, self.coverage)[0]] = 0
+            probs[find.largest_component(probs[..., 0] > self.thresholds[0])[0]] = 0  # decide's candidate
             prior = None
         result.zoom = window
         if masks:
             if self.snap and result.found and result.quad is not None:
-                component, *_ = find.mask_evidence(probs, self.thresholds, self.coverage)
+                component, _ = find.largest_component(probs[..., 0] > self.thresholds[0])  # the one found
                 full = full.copy()
                 full[..., 0] = geometry.snapped(full[..., 0], component, result.quad)
             result.masks = full

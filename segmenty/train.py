@@ -78,7 +78,7 @@ class TrainConfig:
                                            "on (bf16) or off (float32)")
     distribute: bool = _option(False, "use all visible GPUs (TensorFlow or JAX backend)")
     tensorboard: str = _option(None, "also write TensorBoard logs here", metavar="DIR")
-    decision_samples: int = _option(150, "synthetic samples with the pattern, and as many without, that the find "
+    decision_samples: int = _option(calibrate.CALIBRATION_COUNT, "synthetic samples with the pattern, and as many without, that the find "
                                          "decision is calibrated on when training ends (0: none; needs --pattern and "
                                          "--backgrounds)", type=int)
     # For Python callers only (train_segmenter.py has no flags for them):

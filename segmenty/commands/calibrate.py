@@ -12,18 +12,18 @@ as a new one does."""
 
 def main(argv=None, prog=None):
     """`segmenty calibrate`, and calibrate_segmenter.py: argv and prog as segmenty.commands describes."""
+    cli.hide_gpus()
+    cli.start_keras_quietly()  # segmenty.calibrate imports Keras: its start-up lines would bury --help
+    from segmenty.calibrate import CALIBRATION_COUNT, update
     p = cli.parser(__doc__, epilog=EPILOG, prog=prog)
     p.add_argument("path", metavar="MODEL", help="a .keras file written by train_segmenter.py (rewritten in place)")
     p.add_argument("--pattern", default="pattern", help="the pattern folder the model was trained on")
     p.add_argument("--backgrounds", default="background",
                    help="a background folder (photos in its subfolders) without the pattern")
-    p.add_argument("--count", type=cli.positive_int, default=150,
+    p.add_argument("--count", type=cli.positive_int, default=CALIBRATION_COUNT,
                    help="synthetic samples with the pattern, and as many without")
     p.add_argument("--seed", type=int, default=0, help="for the samples")
     args = p.parse_args(argv)
-    cli.hide_gpus()
-    cli.start_keras_quietly()
-    from segmenty.calibrate import update
     decision = update(**vars(args))
     if decision is None:
         print(f"no synthetic sample was posed right: {args.path} decides from its masks (train it longer)")
