@@ -301,7 +301,7 @@ sys.path.insert(0, {ROOT!r})
 from segmenty.train import TrainConfig, train
 info = train(TrainConfig(train="{ws}/training.json", validation=None, preset="tiny", batch_size=10, epochs=1,
                          model="none", output="{tmp_path}/d.keras", checkpoint=None, log=None, wild=None,
-                         pattern="{ws}/pattern", distribute=True), verbose=0)
+                         pattern="{ws}/pattern", distribute=True, decision_samples=0), verbose=0)
 print("epochs", info["epochs"])
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
