@@ -10,7 +10,7 @@
    turned each of four ways, moved and resized, is matched against the photo to find where it
    is exactly and which way up (pose_from_quad), and registered (pose.register), again without
    the tiles something covers (pose.covered). A page cut by the photo's border is extended past
-   it. For a chessboard, H is then fitted again through its inner corners found to sub-pixel
+   it, and rebuilt from its own edges in view (geometry.pages_past_border). For a chessboard, H is then fitted again through its inner corners found to sub-pixel
    precision (pose.refine_chessboard).
 3. The decision: the registered page is compared with the photo tile by tile (pose.match) and
    its border with the paper around the pattern (pose.border); the lower of their medians is
@@ -62,6 +62,7 @@ CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_fo
 # percent): a search that moves them further slides a regular pattern by a period, which its cells
 # can't tell apart (a chessboard by two squares, a circle grid by a row).
 ANCHOR_REACH = 0.05  # of the pattern area's diagonal
+JUDGED = pose.TILES ** 2 // 4  # a pose is judged on at least a quarter of the page's tiles in view
 CANDIDATES = 3  # a photo's mask components posed, largest first, until one is found
 
 
@@ -311,7 +312,7 @@ def quad_from_masks(prob, component):
 
 # ---------------------------------------------------------------- the pose
 
-def pose_from_quad(gray, page, quad):
+def pose_from_quad(gray, page, quad, past_border=None):
     """(A homography from the quad fitted to the mask, registered on the photo, its evidence_for),
     or (None, None).
 
@@ -320,7 +321,9 @@ def pose_from_quad(gray, page, quad):
     and resized until it best matches the photo (pose.search), and the best of them is registered
     (pose.register). A quad with a side along the photo's border outlines only the part in view:
     the page runs on past that side, so pages extended past it by a range of amounts are tried
-    too, one cut side after the other.
+    too, one cut side after the other. Where given, `past_border` (geometry.pages_past_border: whole
+    pages built from the page's own edges in view) compete with those: each turn's best of them
+    is registered as well.
     """
     quad = np.asarray(quad, np.float64)
     size = (gray.shape[1], gray.shape[0])
@@ -329,7 +332,7 @@ def pose_from_quad(gray, page, quad):
     area = np.asarray(page.area, np.float64)
     limit = ANCHOR_REACH * np.linalg.norm(area[2] - area[0])
 
-    def fit(shape, k):
+    def fit(shape, k, anchored=anchored):
         H = cv2.getPerspectiveTransform(np.float32(page.area), np.float32(np.roll(shape, -k, axis=0)))
         if geometry.degenerate(H, page.area, size):
             return -np.inf, H
@@ -337,7 +340,7 @@ def pose_from_quad(gray, page, quad):
         moved, value = pose.search(gray, page.picture, page.size, H, anchors=anchors, limit=limit)
         if cut:  # judged in the photo only: the page's parts out of frame say nothing either way
             tiles = pose.match(gray, page.picture, page.size, moved, side=TURN_SIDE)
-            value = float(np.median(tiles)) if len(tiles) else -1.0
+            value = float(np.median(tiles)) if len(tiles) >= JUDGED else -1.0
         return value, moved
 
     candidates = []
@@ -351,12 +354,16 @@ def pose_from_quad(gray, page, quad):
                 trial_value, trial_H = fit(trial, k)
                 if trial_value > value:
                     value, H, shape = trial_value, trial_H, trial
-        if value > -np.inf and not geometry.degenerate(H, page.area, size):
-            candidates.append((value, k, H))
+        tried = [(value, H)]
+        if past_border:  # the pages built from the edges in view compete with these, registered too
+            tried.append(max((fit(trial, k, seen) for trial, seen in past_border), key=lambda c: c[0]))
+        for value, H in tried:
+            if value > -np.inf and not geometry.degenerate(H, page.area, size):
+                candidates.append((value, k, H))
     # A regular pattern turned and moved by one period can look almost right: unless the best
     # turn, registered, explains the photo nearly perfectly, the next best is registered too and
     # the one that explains the photo better wins. Judged on the part in view only, a cut page's
-    # turns are told apart less surely: all four are registered, at every level.
+    # turns are told apart less surely: all its candidates are registered, at every level.
     best, best_fit, best_evidence = None, -np.inf, None
     levels = pose.ECC_LEVELS if cut else registration_levels(page)
     for _, _, H in sorted(candidates, key=lambda c: -c[0])[:None if cut else REGISTERED]:
@@ -442,11 +449,12 @@ def in_photo(xy, size):
 
 
 def evidence_for(gray, page, H):
-    """How well the page, posed by H, explains the photo, -1..1, or None where nothing can be judged:
+    """How well the page, posed by H, explains the photo, -1..1, or None where too little of it is
+    in view to judge (fewer than JUDGED tiles):
     the median tile correlation (pose.match), or, if lower, the median score of the page's border
     around the pattern area (pose.border), which tells the pattern from a larger grid of it."""
     tiles = pose.match(gray, page.picture, page.size, H)
-    if not len(tiles):
+    if len(tiles) < JUDGED:
         return None
     evidence = float(np.median(tiles))
     around = pose.border(gray, page.picture, page.size, page.area, H)
@@ -503,7 +511,14 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
         return nothing
     H, evidence = pose_from_prior(gray, page, prior, calibration) if prior is not None else (None, None)
     if H is None:
-        H, evidence = pose_from_quad(gray, page, quad if quad is not None else start_quad(probs, component, size))
+        if quad is None:
+            quad = start_quad(probs, component, size)
+        past_border = None
+        if cut_edges(quad, size):
+            area = np.asarray(page.area, np.float64)
+            aspect = np.linalg.norm(area[1] - area[0]) / max(np.linalg.norm(area[3] - area[0]), 1e-9)
+            past_border = geometry.pages_past_border(geometry.sides_in_view(component, size), aspect)
+        H, evidence = pose_from_quad(gray, page, quad, past_border)
     if H is None or geometry.degenerate(H, page.area, size):
         return nothing
     if page.symmetry > 1:  # turned to the stable one of the equivalent poses, and judged there

@@ -94,6 +94,145 @@ def fit_quad(component):
     return clockwise_from_top_left(fine)
 
 
+def sides_in_view(component, size, tolerance=0.01, simplify=0.005, shortest=0.04, merge_angle=15.0):
+    """The sides of a component's outline that are the pattern's own edges, not the photo's border.
+
+    The outline's convex hull is simplified to a polygon; its sides along the photo's border are
+    where the photo cut the pattern, the others lie on the pattern's edges. A line is fitted to
+    the outline points along each of those (nearly straight neighbours merged into one).
+
+    Returns:
+        list of runs, each a list of sides (point, unit direction, N x 2 outline points along
+        it) in clockwise order, that meet at corners in view; consecutive runs are separated by the photo's border. Empty when the
+        outline doesn't touch the border or can't be told apart into sides.
+    """
+    contours, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return []
+    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    hull = cv2.convexHull(outline.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    if len(hull) < 3:
+        return []
+    # The hull's vertices are dropped, the one whose loss is least first, while it loses little:
+    # what remains are the corners, in view and where the border cut the pattern.
+    pts, total = list(hull), abs(signed_area(hull))
+    while len(pts) > 3:
+        losses = [abs(_cross(pts[i] - pts[i - 1], pts[(i + 1) % len(pts)] - pts[i - 1])) / 2 for i in range(len(pts))]
+        if min(losses) > simplify * total:
+            break
+        pts.pop(int(np.argmin(losses)))
+    poly = np.array(pts)
+    if signed_area(poly) < 0:
+        poly = poly[::-1]
+    w, h = size
+    near = tolerance * max(w, h) + 1.0
+    edge_of = lambda p: {e for e, hit in zip("lrtb", (p[0] < near, p[0] > w - 1 - near,
+                                                      p[1] < near, p[1] > h - 1 - near)) if hit}
+    n = len(poly)
+    perimeter = float(np.sum(np.linalg.norm(poly - np.roll(poly, -1, axis=0), axis=1)))
+    border = [bool(edge_of(poly[i]) & edge_of(poly[(i + 1) % n])) for i in range(n)]
+    if not any(border) or all(border):
+        return []
+    # Outline points each belong to their nearest side; those at the photo's border and near the
+    # sides' ends (rounded corners) take no part in the fit.
+    dist = np.stack([_segment_distance(outline, poly[i], poly[(i + 1) % n]) for i in range(n)], 1)
+    nearest = np.argmin(dist, 1)
+    inside = ((outline[:, 0] >= near) & (outline[:, 0] <= w - 1 - near)
+              & (outline[:, 1] >= near) & (outline[:, 1] <= h - 1 - near))
+    start = border.index(True)
+    runs, run = [], []
+    for step in range(1, n + 1):
+        i = (start + step) % n
+        if border[i]:
+            if run:
+                runs.append(run)
+            run = []
+            continue
+        a, b = poly[i], poly[(i + 1) % n]
+        if np.linalg.norm(b - a) < shortest * perimeter:  # a rounded corner
+            continue
+        t = (outline - a) @ (b - a) / max(np.dot(b - a, b - a), 1e-9)
+        on = outline[(nearest == i) & inside & (t > 0.1) & (t < 0.9)]
+        if len(on) < 2:
+            continue
+        point, direction = _line_through(on)
+        if np.dot(direction, b - a) < 0:
+            direction = -direction
+        if run:
+            last_point, last_direction, last_on = run[-1]
+            angle = np.degrees(np.arccos(np.clip(np.dot(direction, last_direction), -1, 1)))
+            if angle < merge_angle:  # one edge the polygon broke in two
+                on = np.r_[last_on, on]
+                point, direction = _line_through(on)
+                if np.dot(direction, last_direction) < 0:
+                    direction = -direction
+                run.pop()
+        run.append((point, direction, on))
+    if run:
+        runs.append(run)
+    return runs
+
+
+def pages_past_border(runs, aspect, lengths=np.geomspace(0.6, 1.6, 7)):
+    """Quads of the whole pattern area for a pattern the photo cut, from its sides in view.
+
+    A pattern area is a quadrilateral; with one run of its sides in view (sides_in_view):
+    - four sides: the quad is where they meet;
+    - three: the middle one lies between two corners in view, and the page runs on past the
+      border along the other two, equally far in an affine view: as far as the pattern's
+      aspect says, give or take perspective (`lengths`);
+    - two, meeting at a corner in view: it runs on along both, as far as the aspect says
+      (either way round: which of the pattern's sides is which isn't known yet), at a range of
+      sizes.
+    Corners in view come first, as their indexes.
+
+    Args:
+        runs: sides_in_view's answer.
+        aspect: the pattern area's width over its height.
+
+    Returns:
+        list of (4 x 2 clockwise quad, list of the indexes of its corners in view).
+    """
+    if len(runs) != 1 or not 2 <= len(runs[0]) <= 4:
+        return []
+    sides = runs[0]
+    lines = [(point, direction) for point, direction, _ in sides]
+    corners = [_intersect(lines[i], lines[i + 1]) for i in range(len(lines) - 1)]
+    if any(c is None for c in corners):
+        return []
+    reach = lambda i, corner, direction: float(np.max((sides[i][2] - corner) @ direction))  # seen along a side
+    quads = []
+    if len(lines) == 4:
+        hidden = _intersect(lines[3], lines[0])
+        if hidden is not None:
+            quads.append((np.array([hidden, *corners]), [1, 2, 3]))
+        # The sides that run into the border are seen shortest, their directions least surely:
+        # each of them is also left out, and the page runs on as with three.
+        for shape, seen in pages_past_border([sides[:3]], aspect, lengths):
+            quads.append((shape, seen))
+        for shape, seen in pages_past_border([sides[1:]], aspect, lengths):
+            quads.append((shape, seen))
+    elif len(lines) == 3:
+        p, q = corners
+        back, on = -lines[0][1], lines[2][1]  # from p back along the first side; from q on along the third
+        seen = max(reach(0, p, back), reach(2, q, on))
+        # As far as the aspect says, give or take perspective; or just as far as is seen.
+        reaches = [np.linalg.norm(q - p) * ratio * f for ratio in sorted({aspect, 1 / aspect}) for f in lengths]
+        for t in [seen] + [t for t in reaches if t > seen]:
+            quads.append((np.array([p + t * back, p, q, q + t * on]), [1, 2]))
+    else:
+        (p,) = corners
+        back, on = -lines[0][1], lines[1][1]
+        seen_back, seen_on = reach(0, p, back), reach(1, p, on)
+        # Only the sides' ratio is known: from the least that covers what is in view, larger.
+        for ratio in sorted({aspect, 1 / aspect}):
+            least = max(seen_on, seen_back / ratio)
+            for f in np.geomspace(1.0, 3.0, 8):
+                a, b = least * f * ratio, least * f
+                quads.append((np.array([p + a * back, p, p + b * on, p + a * back + b * on]), [1]))
+    return quads
+
+
 def _segment_distance(points, a, b):
     ab = b - a
     t = np.clip((points - a) @ ab / max(np.dot(ab, ab), 1e-9), 0, 1)

@@ -67,3 +67,48 @@ def test_page_turns_rename_the_corners():
 
 def test_project_takes_no_points():
     assert geometry.project(np.eye(3), []).shape == (0, 2)
+
+
+def _cut_page(quad, box):
+    """The component of a quad seen through a photo cropped to box (x0, y0, x1, y1): (component, size, quad there)."""
+    x0, y0, x1, y1 = box
+    whole = np.zeros((400, 400), np.uint8)
+    cv2.fillPoly(whole, [np.int32(np.round(quad))], 1)
+    return whole[y0:y1, x0:x1].astype(bool), (x1 - x0, y1 - y0), np.asarray(quad, np.float64) - (x0, y0)
+
+
+def _best_iou(quads, truth):
+    from segmenty import evaluate
+    return max((evaluate.quad_iou(q.tolist(), truth.tolist()) for q, _ in quads), default=0.0)
+
+
+def test_a_page_cut_across_two_sides_is_rebuilt_from_the_three_in_view():
+    # A 10 x 7 page, turned 30 degrees, its right 40% cut off by the photo's border.
+    centre, (w, h), angle = np.array([200.0, 200.0]), (200.0, 140.0), np.radians(30)
+    r = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    quad = centre + np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]]) @ r.T
+    component, size, truth = _cut_page(quad, (0, 0, 230, 400))
+    runs = geometry.sides_in_view(component, size)
+    assert [len(run) for run in runs] == [3]
+    pages = geometry.pages_past_border(runs, aspect=w / h)
+    # The photo's cut alone (fit_quad) outlines 0.7 of the page; one of the pages built is the page.
+    assert _best_iou(pages, truth) > 0.95
+    assert all(len(seen) == 2 for _, seen in pages)
+
+
+def test_a_page_with_a_corner_cut_off_is_where_its_four_sides_meet():
+    quad = np.float64([[60, 80], [300, 110], [280, 300], [40, 260]])
+    component, size, truth = _cut_page(quad, (0, 0, 400, 270))  # the bottom-right corner cut off
+    runs = geometry.sides_in_view(component, size)
+    assert [len(run) for run in runs] == [4]
+    pages = geometry.pages_past_border(runs, aspect=240 / 190)
+    assert _best_iou(pages[:1], truth) > 0.97  # the first is where the four meet
+    assert pages[0][1] == [1, 2, 3]
+
+
+def test_a_page_in_view_or_cut_on_two_sides_gets_no_pages_past_the_border():
+    quad = np.float64([[60, 80], [300, 110], [280, 300], [40, 260]])
+    whole, size, _ = _cut_page(quad, (0, 0, 400, 400))
+    assert geometry.sides_in_view(whole, size) == []  # nothing cut
+    across, size, _ = _cut_page(quad, (100, 0, 250, 400))  # cut left and right: two runs
+    assert geometry.pages_past_border(geometry.sides_in_view(across, size), aspect=1.3) == []

@@ -43,11 +43,13 @@ def corner_error(H, H_true, page):
 CALIBRATED = {"threshold": 0.5, "scale": 0.1}
 TILTED = [[150, 120], [470, 95], [500, 330], [120, 360]]
 HALF_OUT = [[330, 100], [850, 120], [860, 420], [320, 400]]  # about half of the board right of the photo
+CORNER_OUT = [[330, 60], [720, 260], [560, 540], [200, 330]]  # turned, its right and bottom corners out of the photo
 
 
 # The stated tolerance: a pixel at the corners in view; out of frame, where the pose extrapolates,
 # 0.5% of the board's diagonal (3 px here).
-@pytest.mark.parametrize("quad,tolerance", [(TILTED, 1.0), (HALF_OUT, 3.0)], ids=["in view", "half out of frame"])
+@pytest.mark.parametrize("quad,tolerance", [(TILTED, 1.0), (HALF_OUT, 3.0), (CORNER_OUT, 3.0)],
+                         ids=["in view", "half out of frame", "corners out of frame"])
 def test_the_pose_from_a_rough_mask_is_precise_for_the_whole_page(chess, quad, tolerance):
     H_true = pose_at(chess, quad)
     photo = photo_of(chess, H_true)
@@ -57,6 +59,16 @@ def test_the_pose_from_a_rough_mask_is_precise_for_the_whole_page(chess, quad, t
     assert corner_error(result.homography, H_true, chess) < tolerance
     np.testing.assert_allclose(result.quad, geometry.project(H_true, chess.area), atol=tolerance)
     assert result.in_view == pytest.approx(geometry.in_view(geometry.project(H_true, chess.area), (640, 480)), abs=0.01)
+
+
+def test_a_page_mostly_out_of_the_photo_is_not_judged(chess):
+    # A tile or two in view would decide for the whole page: a quarter of its tiles must be seen.
+    H_true = pose_at(chess, TILTED)
+    photo = photo_of(chess, H_true)
+    assert find.evidence_for(photo, chess, H_true) > 0.9
+    far = pose_at(chess, np.float64(TILTED) + [440, 0])  # its left edge a little inside the photo
+    assert 0 < len(pose.match(photo, chess.picture, chess.size, far)) < find.JUDGED
+    assert find.evidence_for(photo, chess, far) is None
 
 
 def test_registration_brings_a_pose_a_few_pixels_off_to_within_a_pixel(chess):
