@@ -259,8 +259,10 @@ def train(name, pattern, backgrounds, work, minutes):
     recipe = os.path.join(work, "recipe", name)
     shutil.rmtree(recipe, ignore_errors=True)
     t0 = time.monotonic()
+    # The recipe runs the `python` on PATH: this one, activated or not.
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     run(["bash", os.path.join(ROOT, "bench", "real_recipe.sh"), backgrounds, recipe, minutes]
-        + ([pattern["folder"]] if pattern["folder"] else []))
+        + ([pattern["folder"]] if pattern["folder"] else []), env=env)
     print(f"recipe {name}: {(time.monotonic() - t0) / 60:.1f} min in all")
     return os.path.join(recipe, "model.keras")
 
