@@ -103,8 +103,8 @@ def sides_in_view(component, size, tolerance=0.01, simplify=0.005, shortest=0.04
 
     Returns:
         list of runs, each a list of sides (point, unit direction, N x 2 outline points along
-        it) in clockwise order, that meet at corners in view; consecutive runs are separated by the photo's border. Empty when the
-        outline doesn't touch the border or can't be told apart into sides.
+        it) in clockwise order that meet at corners in view; the photo's border lies between
+        runs. Empty where the outline doesn't touch the border or has no sides to tell apart.
     """
     contours, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
@@ -159,7 +159,7 @@ def sides_in_view(component, size, tolerance=0.01, simplify=0.005, shortest=0.04
         if np.dot(direction, b - a) < 0:
             direction = -direction
         if run:
-            last_point, last_direction, last_on = run[-1]
+            _, last_direction, last_on = run[-1]
             angle = np.degrees(np.arccos(np.clip(np.dot(direction, last_direction), -1, 1)))
             if angle < merge_angle:  # one edge the polygon broke in two
                 on = np.r_[last_on, on]
@@ -173,7 +173,7 @@ def sides_in_view(component, size, tolerance=0.01, simplify=0.005, shortest=0.04
     return runs
 
 
-def pages_past_border(runs, aspect, lengths=np.geomspace(0.6, 1.6, 7)):
+def pages_past_border(runs, aspect, lengths=np.geomspace(0.6, 1.6, 7), sizes=np.geomspace(1.0, 3.0, 8)):
     """Quads of the whole pattern area for a pattern the photo cut, from its sides in view.
 
     A pattern area is a quadrilateral; with one run of its sides in view (sides_in_view):
@@ -181,14 +181,16 @@ def pages_past_border(runs, aspect, lengths=np.geomspace(0.6, 1.6, 7)):
     - three: the middle one lies between two corners in view, and the page runs on past the
       border along the other two, equally far in an affine view: as far as the pattern's
       aspect says, give or take perspective (`lengths`);
-    - two, meeting at a corner in view: it runs on along both, as far as the aspect says
-      (either way round: which of the pattern's sides is which isn't known yet), at a range of
-      sizes.
-    Corners in view come first, as their indexes.
+    - two, meeting at a corner in view: it runs on along both in the aspect's ratio (either way
+      round: which of the pattern's sides is which isn't known yet), from the least size that
+      covers what is in view to `sizes` times that.
+    Either aspect is tried, since the pattern's turn isn't known yet.
 
     Args:
         runs: sides_in_view's answer.
         aspect: the pattern area's width over its height.
+        lengths: how far off the aspect's length perspective may make a side.
+        sizes: the sizes tried where only one corner is in view, as multiples of the least.
 
     Returns:
         list of (4 x 2 clockwise quad, list of the indexes of its corners in view).
@@ -227,7 +229,7 @@ def pages_past_border(runs, aspect, lengths=np.geomspace(0.6, 1.6, 7)):
         # Only the sides' ratio is known: from the least that covers what is in view, larger.
         for ratio in sorted({aspect, 1 / aspect}):
             least = max(seen_on, seen_back / ratio)
-            for f in np.geomspace(1.0, 3.0, 8):
+            for f in sizes:
                 a, b = least * f * ratio, least * f
                 quads.append((np.array([p + a * back, p, p + b * on, p + a * back + b * on]), [1]))
     return quads
