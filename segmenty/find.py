@@ -10,8 +10,9 @@
    turned each of four ways, moved and resized, is matched against the photo to find where it
    is exactly and which way up (pose_from_quad), and registered (pose.register), again without
    the tiles something covers (pose.covered). A page cut by the photo's border is extended past
-   it, and rebuilt from its own edges in view (pages_past_border). For a chessboard, H is then
-   fitted again through its inner corners found to sub-pixel precision (pose.refine_chessboard).
+   it, and rebuilt from its own edges in view (geometry.pages_past_border). For a chessboard, H
+   is then fitted again through its inner corners found to sub-pixel precision
+   (pose.refine_chessboard).
 3. The decision: the registered page is compared with the photo tile by tile (pose.match) and
    its border with the paper around the pattern (pose.border); the lower of their medians is
    the evidence (`likeness`, evidence_for), and `score` (0..1) maps it through the
@@ -321,9 +322,9 @@ def pose_from_quad(gray, page, quad, past_border=None):
     and resized until it best matches the photo (pose.search), and the best of them is registered
     (pose.register). A quad with a side along the photo's border outlines only the part in view:
     the page runs on past that side, so pages extended past it by a range of amounts are tried
-    too, one cut side after the other. Where given, `past_border` (pages_past_border: whole pages
-    built from the page's own edges in view) compete with those: each turn's best of them is
-    registered as well.
+    too, one cut side after the other. Where given, `past_border` (geometry.pages_past_border:
+    whole pages built from the page's own edges in view) compete with those: each turn's best of
+    them is registered as well.
     """
     quad = np.asarray(quad, np.float64)
     size = (gray.shape[1], gray.shape[0])
@@ -382,14 +383,6 @@ def pose_from_quad(gray, page, quad, past_border=None):
         if best_fit >= CLEAR_FIT:
             break
     return best, best_evidence
-
-
-def pages_past_border(page, component, size):
-    """The whole page, a few ways, for a component the photo's border cuts: built from the page's
-    own edges in view (geometry.sides_in_view), at the pattern area's aspect."""
-    area = np.asarray(page.area, np.float64)
-    aspect = np.linalg.norm(area[1] - area[0]) / max(np.linalg.norm(area[3] - area[0]), 1e-9)
-    return geometry.pages_past_border(geometry.sides_in_view(component, size), aspect)
 
 
 def registration_levels(page):
@@ -521,7 +514,8 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
     if H is None:
         if quad is None:
             quad = start_quad(probs, component, size)
-        past = pages_past_border(page, component, size) if cut_edges(quad, size) else None
+        past = geometry.pages_past_border(geometry.sides_in_view(component, size), page.aspect) \
+            if cut_edges(quad, size) else None
         H, evidence = pose_from_quad(gray, page, quad, past)
     if H is None or geometry.degenerate(H, page.area, size):
         return nothing

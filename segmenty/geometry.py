@@ -53,6 +53,33 @@ def _intersect(a, b):
     return p + _cross(q - p, v) / det * u
 
 
+def _outline_and_hull(component):
+    """(N x 2 outline of a component's largest region, M x 2 its convex hull), float64; None, [] if empty."""
+    contours, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None, []
+    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    return outline, cv2.convexHull(outline.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+
+
+def _drop_vertices(polygon, keep, max_loss=np.inf):
+    """The polygon with its vertices dropped one at a time, always the one whose removal loses the
+    least area, until `keep` remain or the least loss would exceed `max_loss` (in pixels squared)."""
+    pts = list(polygon)
+    while len(pts) > keep:
+        losses = [abs(_cross(pts[i] - pts[i - 1], pts[(i + 1) % len(pts)] - pts[i - 1])) / 2 for i in range(len(pts))]
+        if min(losses) > max_loss:
+            break
+        pts.pop(int(np.argmin(losses)))
+    return np.array(pts)
+
+
+def _line_along(points, direction):
+    """The line (point, unit direction) fitted to points, its direction turned to agree with `direction`."""
+    point, along = _line_through(points)
+    return point, (along if np.dot(along, direction) >= 0 else -along)
+
+
 def fit_quad(component):
     """Four corners, clockwise, of the quadrilateral that best matches a component's outline.
 
@@ -60,17 +87,11 @@ def fit_quad(component):
     loses the least area, until four remain. Fine: a line is fitted to the outline points along
     each side, and neighbouring lines are intersected, which puts corners between pixels.
     """
-    contours, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-    hull = cv2.convexHull(outline.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    outline, hull = _outline_and_hull(component)
     if len(hull) < 4:
         x, y, w, h = cv2.boundingRect(component.astype(np.uint8))
         return clockwise_from_top_left([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
-    pts = list(hull)
-    while len(pts) > 4:
-        losses = [abs(_cross(pts[i] - pts[i - 1], pts[(i + 1) % len(pts)] - pts[i - 1])) for i in range(len(pts))]
-        pts.pop(int(np.argmin(losses)))
-    coarse = np.array(pts)
+    coarse = _drop_vertices(hull, keep=4)
     # Each outline point belongs to the side it is nearest to; the ends of a side are left out
     # because corners are rounded there.
     starts, ends = coarse, np.roll(coarse, -1, axis=0)
@@ -106,22 +127,12 @@ def sides_in_view(component, size, tolerance=0.01, simplify=0.005, shortest=0.04
         it) in clockwise order that meet at corners in view; the photo's border lies between
         runs. Empty where the outline doesn't touch the border or has no sides to tell apart.
     """
-    contours, _ = cv2.findContours(component.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    if not contours:
-        return []
-    outline = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
-    hull = cv2.convexHull(outline.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    outline, hull = _outline_and_hull(component)
     if len(hull) < 3:
         return []
-    # The hull's vertices are dropped, the one whose loss is least first, while it loses little:
-    # what remains are the corners, in view and where the border cut the pattern.
-    pts, total = list(hull), abs(signed_area(hull))
-    while len(pts) > 3:
-        losses = [abs(_cross(pts[i] - pts[i - 1], pts[(i + 1) % len(pts)] - pts[i - 1])) / 2 for i in range(len(pts))]
-        if min(losses) > simplify * total:
-            break
-        pts.pop(int(np.argmin(losses)))
-    poly = np.array(pts)
+    # The hull's vertices are dropped while that loses little: what remains are the corners, in
+    # view and where the border cut the pattern.
+    poly = _drop_vertices(hull, keep=3, max_loss=simplify * abs(signed_area(hull)))
     if signed_area(poly) < 0:
         poly = poly[::-1]
     w, h = size
@@ -155,17 +166,13 @@ def sides_in_view(component, size, tolerance=0.01, simplify=0.005, shortest=0.04
         on = outline[(nearest == i) & inside & (t > 0.1) & (t < 0.9)]
         if len(on) < 2:
             continue
-        point, direction = _line_through(on)
-        if np.dot(direction, b - a) < 0:
-            direction = -direction
+        point, direction = _line_along(on, b - a)
         if run:
             _, last_direction, last_on = run[-1]
             angle = np.degrees(np.arccos(np.clip(np.dot(direction, last_direction), -1, 1)))
             if angle < merge_angle:  # one edge the polygon broke in two
                 on = np.r_[last_on, on]
-                point, direction = _line_through(on)
-                if np.dot(direction, last_direction) < 0:
-                    direction = -direction
+                point, direction = _line_along(on, last_direction)
                 run.pop()
         run.append((point, direction, on))
     if run:

@@ -55,6 +55,12 @@ class Page:
         return (rows, cols) if self.point_names == expected else None
 
     @property
+    def aspect(self):
+        """The pattern area's width over its height (along its top and left sides)."""
+        top, left = np.linalg.norm(self.area[1] - self.area[0]), np.linalg.norm(self.area[3] - self.area[0])
+        return float(top / max(left, 1e-9))
+
+    @property
     def mm_per_pixel(self):
         """Millimetres per full.png pixel as printed, or None when the printed size is unknown."""
         if not self.size_mm:
