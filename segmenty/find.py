@@ -10,9 +10,10 @@
    turned each of four ways, moved and resized, is matched against the photo to find where it
    is exactly and which way up (pose_from_quad), and registered (pose.register), again without
    the tiles something covers (pose.covered). A page cut by the photo's border is extended past
-   it, and rebuilt from its own edges in view (geometry.pages_past_border). For a chessboard, H
-   is then fitted again through its inner corners found to sub-pixel precision
-   (pose.refine_chessboard).
+   it, and rebuilt from its own edges in view (geometry.pages_past_border). A chessboard whose
+   pose is doubtful or cut is also placed through the corners OpenCV finds in view
+   (pose_from_corners). For a chessboard, H is then fitted again through its inner corners
+   found to sub-pixel precision (pose.refine_chessboard).
 3. The decision: the registered page is compared with the photo tile by tile (pose.match) and
    its border with the paper around the pattern (pose.border); the lower of their medians is
    the evidence (`likeness`, evidence_for), and `score` (0..1) maps it through the
@@ -65,6 +66,7 @@ CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_fo
 ANCHOR_REACH = 0.05  # of the pattern area's diagonal
 JUDGED = pose.TILES ** 2 // 4  # a pose is judged on at least a quarter of the page's tiles in view
 CANDIDATES = 3  # a photo's mask components posed, largest first, until one is found
+CORNER_PLACEMENTS = 3  # pose_from_corners: the best placements by evidence, registered and judged again
 
 
 @dataclasses.dataclass
@@ -385,6 +387,34 @@ def pose_from_quad(gray, page, quad, past_border=None):
     return best, best_evidence
 
 
+def pose_from_corners(gray, page):
+    """(A chessboard page placed through the corners OpenCV finds in view, registered, its
+    evidence_for), or (None, None).
+
+    Where the board runs out of frame or its mask stops short of the outer squares, the search
+    from the mask's quad can settle on a wrong perspective: the part in view then says little
+    about the rest. The corners themselves say it exactly. pose.chessboard_placements places
+    the page at every position where the grid of corners found fits; the best of them by
+    evidence are grown over the corners around them, registered, and judged again.
+    """
+    size = (gray.shape[1], gray.shape[0])
+    placements = [H for H in pose.chessboard_placements(gray, page.points, page.grid)
+                  if not geometry.degenerate(H, page.area, size)]
+    judged = [(evidence_for(gray, page, H), H) for H in placements]
+    judged = sorted(((e, H) for e, H in judged if e is not None), key=lambda c: -c[0])
+    best, best_evidence = None, None
+    for _, H in judged[:CORNER_PLACEMENTS]:
+        H = pose.fitted_to_corners(gray, H, page.points, page.grid)
+        H, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page))
+        H = pose.fitted_to_corners(gray, H, page.points, page.grid)
+        if geometry.degenerate(H, page.area, size):
+            continue
+        evidence = evidence_for(gray, page, H)
+        if evidence is not None and (best_evidence is None or evidence > best_evidence):
+            best, best_evidence = H, evidence
+    return best, best_evidence
+
+
 def registration_levels(page):
     """The levels of pose.register for a page: a chessboard's corners, found to sub-pixel precision
     afterwards (refined_points), make the finest level redundant, and it costs the most."""
@@ -514,9 +544,19 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
     if H is None:
         if quad is None:
             quad = start_quad(probs, component, size)
-        past = geometry.pages_past_border(geometry.sides_in_view(component, size), page.aspect) \
-            if cut_edges(quad, size) else None
+        cut = cut_edges(quad, size)
+        past = geometry.pages_past_border(geometry.sides_in_view(component, size), page.aspect) if cut else None
         H, evidence = pose_from_quad(gray, page, quad, past)
+        # A chessboard's own corners, where the pose from the mask does not clearly explain the
+        # photo and the page runs on out of view or is doubtful. Not otherwise: the corners place
+        # the page a period off as well as right, and with part of it out of view or covered,
+        # such a pose can score a little better than the right one.
+        doubtful = evidence is None or score_of(evidence, calibration or UNCALIBRATED) < 0.5
+        if page.refine == "chessboard" and page.grid and (evidence is None or evidence < CLEAR_FIT) \
+                and (cut or doubtful):
+            corner_H, corner_evidence = pose_from_corners(gray, page)
+            if corner_evidence is not None and (evidence is None or corner_evidence > evidence):
+                H, evidence = corner_H, corner_evidence
     if H is None or geometry.degenerate(H, page.area, size):
         return nothing
     if page.symmetry > 1:  # turned to the stable one of the equivalent poses, and judged there

@@ -8,6 +8,8 @@ Pure numpy/OpenCV, no model, no files:
   coarse to fine), which brings the pose to a fraction of a pixel where the photo allows it.
 - `refine_chessboard`: chessboard corners found to sub-pixel precision (cv2.cornerSubPix) near
   where the pose puts them; `fit_through_points` and `local_corners` pose the page through them.
+- `chessboard_placements`, `fitted_to_corners`: a chessboard page placed through the corners
+  OpenCV finds in view (cv2.findChessboardCornersSB), however few, then grown outward.
 - `match`: how well a posed page explains the photo, tile by tile: the evidence of a find.
 - `canonical_turn`, `page_symmetry`: one stable pose among the equivalent ones of a symmetric page.
 - `camera_pose`: rotation and translation in millimetres (cv2.solvePnP), given the camera.
@@ -188,6 +190,55 @@ def refine_chessboard(gray, H, points, grid, window=0.35, reach=0.3):
     found[index] = moved[near]
     refined[index] = True
     return found, refined
+
+
+def chessboard_placements(gray, points, grid, least=(3, 3)):
+    """Homographies (full.png -> photo) that put a chessboard page's corners through the grid of
+    inner corners cv2.findChessboardCornersSB finds in the photo, [] where it finds none.
+
+    With CALIB_CB_LARGER, OpenCV returns the largest grid of at least `least` corners it can
+    follow, which may be any part of the board (the rest out of frame, dark or covered). Which of
+    the page's corners they are is not known: the page is placed at every position and turn
+    where that grid fits in its own, one homography each.
+
+    Args:
+        gray: uint8 H x W, the photo in gray.
+        points: N x 2, the page's inner corners in full.png, row by row.
+        grid: (rows, cols) of `points`.
+        least: (cols, rows), the smallest grid that counts.
+    """
+    found, corners, meta = cv2.findChessboardCornersSBWithMeta(gray, least, cv2.CALIB_CB_LARGER)
+    if not found or meta is None:
+        return []
+    seen = corners.reshape(*meta.shape, 2)
+    page = np.asarray(points, np.float64).reshape(*grid, 2)
+    placements = []
+    for turns in range(4):
+        turned = np.rot90(seen, turns)
+        rows, cols = turned.shape[:2]
+        for r in range(grid[0] - rows + 1):
+            for c in range(grid[1] - cols + 1):
+                H, _ = cv2.findHomography(np.float32(page[r:r + rows, c:c + cols].reshape(-1, 2)),
+                                          np.float32(turned.reshape(-1, 2)), 0)
+                if H is not None:
+                    placements.append(H / H[2, 2])
+    return placements
+
+
+def fitted_to_corners(gray, H, points, grid, rounds=4, agree=0.5):
+    """H fitted again through the corners refined near where it puts them (refine_chessboard),
+    `rounds` times: each fit brings corners further out within reach of the next. Stops where
+    fewer than `agree` of the refined corners agree with one homography."""
+    for _ in range(rounds):
+        found, refined = refine_chessboard(gray, H, points, grid)
+        if refined.sum() < 6:
+            break
+        step = grid_step(geometry.project(H, points).reshape(*grid, 2))
+        fitted, agreeing = fit_through_points(points[refined], found[refined], max(1.0, 0.05 * step))
+        if fitted is None or agreeing.mean() < agree:
+            break
+        H = fitted
+    return H
 
 
 def fit_through_points(page_points, photo_points, tolerance):
