@@ -93,7 +93,9 @@ class Find:
         symmetry: int, how many quarter turns leave the pattern looking the same (1, 2 or 4);
             of the equivalent poses, the one whose page points most nearly up is reported.
         size: (w, h) of the photo.
-        present, agreement, likeness, bbox: the masks' evidence (see the module docstring).
+        present, agreement, likeness, bbox: the masks' evidence (see the module docstring);
+            present and bbox are None for a video frame posed from the last one without a model
+            run (Segmenter.track).
         zoom: (x0, y0, x1, y1) of the closer look that was kept, or None.
         camera_pose: {"rvec", "tvec" (mm), "reprojection_error"} or None (needs intrinsics and
             the printed size).
@@ -126,7 +128,7 @@ class Find:
                 "points": None if self.points is None else [
                     {"name": p.name, "xy": [round(float(p.xy[0]), 2), round(float(p.xy[1]), 2)],
                      "in_view": p.in_view, "refined": p.refined} for p in self.points],
-                "camera_pose": self.camera_pose, "present": round(float(self.present), 4),
+                "camera_pose": self.camera_pose, "present": None if self.present is None else round(float(self.present), 4),
                 "agreement": self.agreement, "likeness": self.likeness, "bbox": self.bbox,
                 "size": list(self.size), "zoom": None if self.zoom is None else list(self.zoom)}
 
@@ -387,7 +389,7 @@ def pose_from_quad(gray, page, quad, past_border=None):
     return best, best_evidence
 
 
-def pose_from_corners(gray, page):
+def pose_from_corners(gray, page, component):
     """(A chessboard page placed through the corners OpenCV finds in view, registered, its
     evidence_for), or (None, None).
 
@@ -395,11 +397,16 @@ def pose_from_corners(gray, page):
     from the mask's quad can settle on a wrong perspective: the part in view then says little
     about the rest. The corners themselves say it exactly. pose.chessboard_placements places
     the page at every position where the grid of corners found fits; the best of them by
-    evidence are grown over the corners around them, registered, and judged again.
+    evidence are grown over the corners around them, registered, and judged again. Only pages
+    over the candidate `component` (a bool mask) count, its centre inside them: another board
+    elsewhere is another candidate's.
     """
     size = (gray.shape[1], gray.shape[0])
+    ys, xs = np.nonzero(component)
+    centre = (float(xs.mean()), float(ys.mean()))
     placements = [H for H in pose.chessboard_placements(gray, page.points, page.grid)
-                  if not geometry.degenerate(H, page.area, size)]
+                  if not geometry.degenerate(H, page.area, size)
+                  and cv2.pointPolygonTest(np.float32(geometry.project(H, page.area)), centre, False) >= 0]
     judged = [(evidence_for(gray, page, H), H) for H in placements]
     judged = sorted(((e, H) for e, H in judged if e is not None), key=lambda c: -c[0])
     best, best_evidence = None, None
@@ -554,11 +561,19 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
         doubtful = evidence is None or score_of(evidence, calibration or UNCALIBRATED) < 0.5
         if page.refine == "chessboard" and page.grid and (evidence is None or evidence < CLEAR_FIT) \
                 and (cut or doubtful):
-            corner_H, corner_evidence = pose_from_corners(gray, page)
+            corner_H, corner_evidence = pose_from_corners(gray, page, component)
             if corner_evidence is not None and (evidence is None or corner_evidence > evidence):
                 H, evidence = corner_H, corner_evidence
     if H is None or geometry.degenerate(H, page.area, size):
         return nothing
+    return posed(nothing, gray, page, H, evidence, calibration, intrinsics, present)
+
+
+def posed(nothing, gray, page, H, evidence, calibration=None, intrinsics=None, present=None):
+    """The Find of a page posed by H with its evidence_for: `nothing` (the Find without a pose)
+    with the decision, the quad, the points refined where the page allows it and the camera
+    pose. Without a calibration the masks have decided (`present` is the score)."""
+    size = nothing.size
     if page.symmetry > 1:  # turned to the stable one of the equivalent poses, and judged there
         H = pose.canonical_turn(H, page.size, page.symmetry)
         evidence = evidence_for(gray, page, H)

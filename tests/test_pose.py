@@ -96,7 +96,7 @@ def test_a_cut_chessboard_whose_mask_stops_short_is_posed_through_its_corners(ch
     probs = mask_of(chess, H_true, (640, 480), grow=0.75)
     result = find.decide(photo, probs, [0.5], chess, CALIBRATED)
     assert result.found and corner_error(result.homography, H_true, chess) < 3.0
-    monkeypatch.setattr(find, "pose_from_corners", lambda gray, page: (None, None))
+    monkeypatch.setattr(find, "pose_from_corners", lambda gray, page, component: (None, None))
     without = find.decide(photo, probs, [0.5], chess, CALIBRATED)
     assert corner_error(without.homography, H_true, chess) > 50
 
