@@ -228,10 +228,12 @@ class Segmenter:
     def track(self, image, previous=None, masks=False, channels="rgb"):
         """The Find for one video frame, looking first where the pattern was in the frame before.
 
-        With `previous` (the last frame's Find) found, the model looks only at a square window
-        around it (find.tracking_window), without the mirror view, and the pose is registered
-        from the last one, which is faster and steadier than a whole look; if that finds
-        nothing, a whole look follows.
+        With `previous` (the last frame's Find) found, the last pose is registered on this frame
+        first: where it still explains the frame (the calibrated decision), that is the answer,
+        without a model run (its `present` and `bbox`, the masks' evidence, are None). Otherwise
+        the model looks only at a square window around it (find.tracking_window), without the
+        mirror view; if that finds nothing, a whole look follows. Both are faster and steadier
+        than whole looks. Masks, when asked for, always come from a model run.
 
         Args:
             image: the frame, as for find().
@@ -241,6 +243,14 @@ class Segmenter:
         if previous is None or not previous.found or previous.quad is None:
             return self._run([photo], masks)[0]
         size = (photo.shape[1], photo.shape[0])
+        prior = previous.homography
+        if not masks and self.page is not None and self.calibration is not None and prior is not None:
+            gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+            H, evidence = find.pose_from_prior(gray, self.page, prior, self.calibration)
+            if H is not None:
+                nothing = find.Find(found=False, score=0.0, size=size, present=None, symmetry=self.page.symmetry)
+                return find.posed(nothing, gray, self.page, H, evidence, self.calibration, self.intrinsics)
+            prior = None  # registered from it already, in vain: the window's masks place the page
         window = find.tracking_window(previous.quad, size)
         if window is not None:
             # The last pose, not these masks, places the page: one view of the window is enough.
@@ -248,7 +258,7 @@ class Segmenter:
             full = find.zoomed(np.zeros((size[1], size[0], probs.shape[-1]), np.float32), window, probs)
         else:  # the pattern filled most of the frame: look at all of it, and start the pose where it was
             full, _ = self._looks([photo])[0]
-        result = self._answer(photo, full, window, masks, prior=previous.homography)
+        result = self._answer(photo, full, window, masks, prior=prior)
         return result if result.found else self._run([photo], masks)[0]
 
     def as_rgb(self, image, channels="rgb"):

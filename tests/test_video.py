@@ -18,12 +18,16 @@ class BoardFinder:
     """A stand-in for a trained model: the board's area is where dark squares crowd together."""
 
     batch_size = 1
+    calls = 0
 
-    def __init__(self):
+    def __init__(self, calibrated=False):
         config = models.preset_config("tiny", 64)
         self.info = {"preset": "tiny", "image_size": 64, "mask_names": ["mask", "vertical", "horizontal", "middle"], "epochs": 1, "config": config}
+        if calibrated:
+            self.info["decision"] = {"threshold": 0.5, "scale": 0.1}
 
     def __call__(self, batch):
+        self.calls += 1
         out = np.zeros(batch.shape[:3] + (4,), np.float32)
         for i, image in enumerate(batch):
             dark = (image.mean(-1) < 40).astype(np.uint8)
@@ -54,8 +58,8 @@ def clip(tmp_path_factory):
     return pattern, str(root / "clip.mp4"), quads
 
 
-def segmenter(pattern):
-    finder = BoardFinder()
+def segmenter(pattern, calibrated=False):
+    finder = BoardFinder(calibrated)
     return Segmenter(finder, finder.info, flip=False, pattern=pattern)
 
 
@@ -75,18 +79,38 @@ def test_a_video_gives_one_line_per_frame_and_an_annotated_video(clip, tmp_path,
     assert sorted(os.listdir(tmp_path / "out")) == ["clip.jsonl", "clip_annotated.mp4"]  # no temporary files
 
 
-def test_tracking_finds_what_whole_looks_find(clip):
+@pytest.mark.parametrize("calibrated", [False, True], ids=["masks decide", "calibrated"])
+def test_tracking_finds_what_whole_looks_find(clip, calibrated):
+    # With a calibrated decision, the last pose registered on the frame is judged without a
+    # model run; with the masks' decision, the model looks only around the last find.
     pattern, path, quads = clip
-    seg = segmenter(pattern)
+    seg = segmenter(pattern, calibrated)
     capture = cv2.VideoCapture(path)
     previous = None
     for quad in quads[:6]:
         _, frame = capture.read()
-        whole, tracked = seg.find(frame, channels="bgr"), seg.track(frame, previous, channels="bgr")
-        assert np.abs(tracked.quad - whole.quad).max() < 0.5
-        assert previous is None or tracked.zoom == find.tracking_window(previous.quad, SIZE)  # only around it
+        whole = seg.find(frame, channels="bgr")
+        calls = seg.predictor.calls
+        tracked = seg.track(frame, previous, channels="bgr")
+        assert tracked.found and np.abs(tracked.quad - whole.quad).max() < 0.5
+        if previous is not None and calibrated:
+            assert seg.predictor.calls == calls and tracked.present is None and tracked.to_json()["present"] is None
+        elif previous is not None:
+            assert tracked.zoom == find.tracking_window(previous.quad, SIZE)  # only around it
         previous = tracked
     assert geometry.in_view(previous.quad, SIZE) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_tracking_looks_again_where_the_last_pose_no_longer_explains_the_frame(clip):
+    pattern, path, quads = clip
+    seg = segmenter(pattern, calibrated=True)
+    capture = cv2.VideoCapture(path)
+    frames = [capture.read()[1] for _ in range(20)]
+    first = seg.find(frames[0], channels="bgr")
+    calls = seg.predictor.calls
+    jumped = seg.track(frames[19], first, channels="bgr")  # the board moved 50 px since: too far to register
+    assert seg.predictor.calls > calls
+    assert jumped.found and np.abs(jumped.quad - quads[19]).max() < 2.0
 
 
 def test_bad_videos_get_one_line_and_nothing_written(clip, tmp_path, script):
