@@ -39,7 +39,7 @@ not used, its overhead would distort the small functions):
     model     Segmenter._looks and Segmenter._predict: the model's looks, with the mirror view,
               the closer look and the tracking window, and their resizing
     decision  find.decide less the pose inside it
-    pose      find.pose_from_quad + find.refined_points + find.pose_from_prior
+    pose      find.pose_from_quad + find.pose_from_corners + find.refined_points + find.pose_from_prior
     drawing   outputs.write_photo (input, masks, overlay), or video.run's drawing.draw_find
     rest      video rows: the wall time less the stages (encoding the video, the jsonl, colour
               conversions, the bench's loop)
@@ -71,7 +71,7 @@ TURN = 0.15  # degrees per frame it turns by, at most
 JITTER = 0.4  # px of hand shake per frame
 WARMUP = 5  # frames or photos run before the timing, not counted
 STAGES = ["decode", "model", "decision", "pose", "drawing", "rest"]
-POSE_PARTS = ["pose_from_quad", "refined_points", "pose_from_prior"]  # the pose stage's functions
+POSE_PARTS = ["pose_from_quad", "pose_from_corners", "refined_points", "pose_from_prior"]  # the pose stage's functions
 TARGETS = {("photos", "lite"): "target >= 10 photos/s", ("keras", "lite"): "target >= 20 frames/s",
            ("onnx", "lite"): "target >= 30 frames/s"}
 
@@ -135,7 +135,8 @@ def stages_timed(timer):
         return _TimedCapture(capture, timer), name
 
     targets = [(images, "read_photo", "decode"), (Segmenter, "_looks", "model"), (Segmenter, "_predict", "model"),
-               (find, "decide", "decision"), (find, "pose_from_quad", "pose"), (find, "refined_points", "pose"),
+               (find, "decide", "decision"), (find, "pose_from_quad", "pose"), (find, "pose_from_corners", "pose"),
+               (find, "refined_points", "pose"),
                (find, "pose_from_prior", "pose"), (outputs, "write_photo", "drawing"), (video, "draw_find", "drawing")]
     saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in targets] + [(video, "open_source", open_source)]
     try:

@@ -207,10 +207,9 @@ def chessboard_placements(gray, points, grid, least=(3, 3)):
         grid: (rows, cols) of `points`.
         least: (cols, rows), the smallest grid that counts.
     """
-    found, corners, meta = cv2.findChessboardCornersSBWithMeta(gray, least, cv2.CALIB_CB_LARGER)
-    if not found or meta is None:
+    seen = _corners_in_view(gray, least)
+    if seen is None:
         return []
-    seen = corners.reshape(*meta.shape, 2)
     page = np.asarray(points, np.float64).reshape(*grid, 2)
     placements = []
     for turns in range(4):
@@ -223,6 +222,21 @@ def chessboard_placements(gray, points, grid, least=(3, 3)):
                 if H is not None:
                     placements.append(H / H[2, 2])
     return placements
+
+
+_last_corners = None  # (a weak reference to a photo, its corners): a photo's candidates share one search
+
+
+def _corners_in_view(gray, least):
+    """The (rows, cols, 2) grid of inner corners findChessboardCornersSB follows in the photo, or None."""
+    global _last_corners
+    cached = _last_corners
+    if cached is not None and cached[0]() is gray and cached[1] == least:
+        return cached[2]
+    found, corners, meta = cv2.findChessboardCornersSBWithMeta(gray, least, cv2.CALIB_CB_LARGER)
+    seen = corners.reshape(*meta.shape, 2) if found and meta is not None else None
+    _last_corners = (weakref.ref(gray), least, seen)
+    return seen
 
 
 def fitted_to_corners(gray, H, points, grid, rounds=4, agree=0.5):
