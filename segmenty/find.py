@@ -66,7 +66,7 @@ CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_fo
 ANCHOR_REACH = 0.05  # of the pattern area's diagonal
 JUDGED = pose.TILES ** 2 // 4  # a pose is judged on at least a quarter of the page's tiles in view
 CANDIDATES = 3  # a photo's mask components posed, largest first, until one is found
-CORNER_PLACEMENTS = 3  # pose_from_corners: the best placements by evidence, registered and judged again
+CORNER_PLACEMENTS = 3  # pose_from_corners: this many of the best placements are registered and judged
 
 
 @dataclasses.dataclass
@@ -128,7 +128,8 @@ class Find:
                 "points": None if self.points is None else [
                     {"name": p.name, "xy": [round(float(p.xy[0]), 2), round(float(p.xy[1]), 2)],
                      "in_view": p.in_view, "refined": p.refined} for p in self.points],
-                "camera_pose": self.camera_pose, "present": None if self.present is None else round(float(self.present), 4),
+                "camera_pose": self.camera_pose,
+                "present": None if self.present is None else round(float(self.present), 4),
                 "agreement": self.agreement, "likeness": self.likeness, "bbox": self.bbox,
                 "size": list(self.size), "zoom": None if self.zoom is None else list(self.zoom)}
 
@@ -396,8 +397,8 @@ def pose_from_corners(gray, page, component):
     Where the board runs out of frame or its mask stops short of the outer squares, the search
     from the mask's quad can settle on a wrong perspective: the part in view then says little
     about the rest. The corners themselves say it exactly. pose.chessboard_placements places
-    the page at every position where the grid of corners found fits; the best of them by
-    evidence are grown over the corners around them, registered, and judged again. Only pages
+    the page at every position where the grid of corners found fits; the best of them, ranked as
+    the turns are, are grown over the corners around them, registered, and judged. Only pages
     over the candidate `component` (a bool mask) count, its centre inside them: another board
     elsewhere is another candidate's.
     """

@@ -249,7 +249,9 @@ class Segmenter:
             H, evidence = find.pose_from_prior(gray, self.page, prior, self.calibration)
             if H is not None:
                 nothing = find.Find(found=False, score=0.0, size=size, present=None, symmetry=self.page.symmetry)
-                return find.posed(nothing, gray, self.page, H, evidence, self.calibration, self.intrinsics)
+                result = find.posed(nothing, gray, self.page, H, evidence, self.calibration, self.intrinsics)
+                if result.found:
+                    return result
             prior = None  # registered from it already, in vain: the window's masks place the page
         window = find.tracking_window(previous.quad, size)
         if window is not None:
