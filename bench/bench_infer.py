@@ -71,7 +71,8 @@ TURN = 0.15  # degrees per frame it turns by, at most
 JITTER = 0.4  # px of hand shake per frame
 WARMUP = 5  # frames or photos run before the timing, not counted
 STAGES = ["decode", "model", "decision", "pose", "drawing", "rest"]
-POSE_PARTS = ["pose_from_quad", "pose_from_corners", "refined_points", "pose_from_prior"]  # the pose stage's functions
+# the pose stage's functions
+POSE_PARTS = ["pose_from_quad", "pose_from_corners", "refined_points", "pose_from_prior"]
 TARGETS = {("photos", "lite"): "target >= 10 photos/s", ("keras", "lite"): "target >= 20 frames/s",
            ("onnx", "lite"): "target >= 30 frames/s"}
 
@@ -136,8 +137,8 @@ def stages_timed(timer):
 
     targets = [(images, "read_photo", "decode"), (Segmenter, "_looks", "model"), (Segmenter, "_predict", "model"),
                (find, "decide", "decision"), (find, "pose_from_quad", "pose"), (find, "pose_from_corners", "pose"),
-               (find, "refined_points", "pose"),
-               (find, "pose_from_prior", "pose"), (outputs, "write_photo", "drawing"), (video, "draw_find", "drawing")]
+               (find, "refined_points", "pose"), (find, "pose_from_prior", "pose"), (outputs, "write_photo", "drawing"),
+               (video, "draw_find", "drawing")]
     saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in targets] + [(video, "open_source", open_source)]
     try:
         for owner, name, stage in targets:
