@@ -345,8 +345,7 @@ def pose_from_quad(gray, page, quad, past_border=None):
         anchors = area[[(i - k) % 4 for i in anchored]]
         moved, value = pose.search(gray, page.picture, page.size, H, anchors=anchors, limit=limit)
         if cut:  # judged in the photo only: the page's parts out of frame say nothing either way
-            tiles = pose.match(gray, page.picture, page.size, moved, side=TURN_SIDE)
-            value = float(np.median(tiles)) if len(tiles) >= JUDGED else -1.0
+            value = in_view_match(gray, page, moved)
         return value, moved
 
     candidates = []
@@ -390,6 +389,13 @@ def pose_from_quad(gray, page, quad, past_border=None):
     return best, best_evidence
 
 
+def in_view_match(gray, page, H):
+    """How well the page's small picture (TURN_SIDE), posed by H, matches the photo: the median
+    tile of those in view, or -1 where fewer than JUDGED are. Quick, for ranking poses."""
+    tiles = pose.match(gray, page.picture, page.size, H, side=TURN_SIDE)
+    return float(np.median(tiles)) if len(tiles) >= JUDGED else -1.0
+
+
 def pose_from_corners(gray, page, component):
     """(A chessboard page placed through the corners OpenCV finds in view, registered, its
     evidence_for), or (None, None).
@@ -410,14 +416,9 @@ def pose_from_corners(gray, page, component):
                   and cv2.pointPolygonTest(np.float32(geometry.project(H, page.area)), centre, False) >= 0]
     # Ranked as the turns are (a small picture, the tiles in view), for speed: a grid of windows
     # in a facade fits in the page at a hundred places.
-    judged = []
-    for H in placements:
-        tiles = pose.match(gray, page.picture, page.size, H, side=TURN_SIDE)
-        if len(tiles) >= JUDGED:
-            judged.append((float(np.median(tiles)), H))
-    judged.sort(key=lambda c: -c[0])
+    judged = sorted(((in_view_match(gray, page, H), H) for H in placements), key=lambda c: -c[0])
     best, best_evidence = None, None
-    for _, H in judged[:CORNER_PLACEMENTS]:
+    for _, H in [c for c in judged if c[0] > -1][:CORNER_PLACEMENTS]:
         H = pose.fitted_to_corners(gray, H, page.points, page.grid)
         H, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page))
         H = pose.fitted_to_corners(gray, H, page.points, page.grid)
@@ -476,12 +477,8 @@ def refined_points(gray, page, H):
     usable = np.zeros(len(points), bool)
     if page.refine != "chessboard" or grid is None:
         return H, points, usable
-    found, refined = pose.refine_chessboard(gray, H, page.points, grid)
-    if refined.sum() < max(6, 0.3 * len(points)):
-        return H, points, usable
-    step = pose.grid_step(points.reshape(*grid, 2))
-    fitted, agree = pose.fit_through_points(page.points[refined], found[refined], max(1.0, 0.05 * step))
-    if fitted is None or agree.mean() < 0.8:
+    fitted, found, refined, agree = pose.fit_to_corners(gray, H, page.points, grid)
+    if refined.sum() < max(6, 0.3 * len(points)) or fitted is None or agree.mean() < 0.8:
         return H, points, usable
     usable[np.nonzero(refined)[0][agree]] = True
     points = np.where(usable[:, None], found, geometry.project(fitted, page.points))

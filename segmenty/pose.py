@@ -239,16 +239,22 @@ def _corners_in_view(gray, least):
     return seen
 
 
+def fit_to_corners(gray, H, points, grid):
+    """One fit through the chessboard's corners: those refined near where H puts them
+    (refine_chessboard), and a homography through them (fit_through_points), to within 5% of a
+    square. Returns (the homography or None, found, refined, agreeing: of the refined ones)."""
+    found, refined = refine_chessboard(gray, H, points, grid)
+    step = grid_step(geometry.project(H, points).reshape(*grid, 2))
+    fitted, agreeing = fit_through_points(points[refined], found[refined], max(1.0, 0.05 * step))
+    return fitted, found, refined, agreeing
+
+
 def fitted_to_corners(gray, H, points, grid, rounds=4, agree=0.5):
-    """H fitted again through the corners refined near where it puts them (refine_chessboard),
-    `rounds` times: each fit brings corners further out within reach of the next. Stops where
-    fewer than `agree` of the refined corners agree with one homography."""
+    """H fitted again through its corners (fit_to_corners), `rounds` times: each fit brings
+    corners further out within reach of the next. Stops where fewer than `agree` of the refined
+    corners agree with one homography."""
     for _ in range(rounds):
-        found, refined = refine_chessboard(gray, H, points, grid)
-        if refined.sum() < 6:
-            break
-        step = grid_step(geometry.project(H, points).reshape(*grid, 2))
-        fitted, agreeing = fit_through_points(points[refined], found[refined], max(1.0, 0.05 * step))
+        fitted, _, _, agreeing = fit_to_corners(gray, H, points, grid)
         if fitted is None or agreeing.mean() < agree:
             break
         H = fitted
