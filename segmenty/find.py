@@ -411,7 +411,9 @@ def pose_from_corners(gray, page, component):
     size = (gray.shape[1], gray.shape[0])
     ys, xs = np.nonzero(component)
     centre = (float(xs.mean()), float(ys.mean()))
-    placements = [H for H in pose.chessboard_placements(gray, page.points, page.grid)
+    candidates = pose.charuco_placements(gray, page.points, page.charuco) if page.charuco \
+        else pose.chessboard_placements(gray, page.points, page.grid)
+    placements = [H for H in candidates
                   if not geometry.degenerate(H, page.area, size)
                   and cv2.pointPolygonTest(np.float32(geometry.project(H, page.area)), centre, False) >= 0]
     # Ranked as the turns are (a small picture, the tiles in view), for speed: a grid of windows
@@ -419,9 +421,9 @@ def pose_from_corners(gray, page, component):
     judged = sorted(((in_view_match(gray, page, H), H) for H in placements), key=lambda c: -c[0])
     best, best_evidence = None, None
     for _, H in [c for c in judged if c[0] > -1][:CORNER_PLACEMENTS]:
-        H = pose.fitted_to_corners(gray, H, page.points, page.grid)
+        H = pose.fitted_to_corners(gray, H, page.points, page.grid, page.corner_window)
         H, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page))
-        H = pose.fitted_to_corners(gray, H, page.points, page.grid)
+        H = pose.fitted_to_corners(gray, H, page.points, page.grid, page.corner_window)
         if geometry.degenerate(H, page.area, size):
             continue
         evidence = evidence_for(gray, page, H)
@@ -477,7 +479,7 @@ def refined_points(gray, page, H):
     usable = np.zeros(len(points), bool)
     if page.refine != "chessboard" or grid is None:
         return H, points, usable
-    fitted, found, refined, agree = pose.fit_to_corners(gray, H, page.points, grid)
+    fitted, found, refined, agree = pose.fit_to_corners(gray, H, page.points, grid, page.corner_window)
     if refined.sum() < max(6, 0.3 * len(points)) or fitted is None or agree.mean() < 0.8:
         return H, points, usable
     usable[np.nonzero(refined)[0][agree]] = True

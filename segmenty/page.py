@@ -18,6 +18,7 @@ from segmenty import pose
 
 PAGE_SIDE = 640  # the stored picture's longer side: enough for registering a page that fills a photo
 _GRID_NAME = re.compile(r"^r(\d+)c(\d+)$")
+CHARUCO_KEYS = ("cols", "rows", "dictionary", "marker_ratio")  # pattern.json's, for cv2.aruco.CharucoBoard
 
 
 @dataclasses.dataclass
@@ -33,6 +34,8 @@ class Page:
         refine: str or None, "chessboard" where the points are chessboard corners.
         symmetry: int, how many quarter turns leave the page looking the same (1, 2 or 4).
         size_mm: (w, h) of the pattern area as printed, or None.
+        charuco: dict {"cols", "rows", "dictionary", "marker_ratio"} for a ChArUco board (its
+            points are its inner corners, by id), or None.
     """
 
     picture: np.ndarray
@@ -43,16 +46,27 @@ class Page:
     refine: str = None
     symmetry: int = 1
     size_mm: tuple = None
+    charuco: dict = None
 
     @property
     def grid(self):
-        """(rows, cols) when the points are named r{row}c{col} and fill that grid row by row, else None."""
+        """(rows, cols) when the points are named r{row}c{col} and fill that grid row by row, or are a
+        ChArUco board's inner corners (by id, row by row), else None."""
+        if self.charuco:
+            rows, cols = self.charuco["rows"] - 1, self.charuco["cols"] - 1
+            return (rows, cols) if self.point_names == [str(i) for i in range(rows * cols)] else None
         cells = [_GRID_NAME.match(n) for n in self.point_names]
         if not cells or not all(cells):
             return None
         rows, cols = 1 + max(int(m.group(1)) for m in cells), 1 + max(int(m.group(2)) for m in cells)
         expected = [f"r{r}c{c}" for r in range(rows) for c in range(cols)]
         return (rows, cols) if self.point_names == expected else None
+
+    @property
+    def corner_window(self):
+        """How far, as a share of a square, a corner's sub-pixel search may look (pose.refine_chessboard):
+        less on a ChArUco board, whose markers' edges lie near its corners."""
+        return pose.CHARUCO_WINDOW if self.charuco else pose.CHESSBOARD_WINDOW
 
     @property
     def aspect(self):
@@ -74,7 +88,7 @@ class Page:
         return {"picture_png": base64.b64encode(png.tobytes()).decode("ascii"), "size": list(self.size),
                 "area": np.round(self.area, 3).tolist(), "point_names": list(self.point_names),
                 "points": np.round(self.points, 3).tolist(), "refine": self.refine, "symmetry": self.symmetry,
-                "size_mm": None if self.size_mm is None else list(self.size_mm)}
+                "size_mm": None if self.size_mm is None else list(self.size_mm), "charuco": self.charuco}
 
     @classmethod
     def from_info(cls, info):
@@ -84,7 +98,7 @@ class Page:
                    area=np.asarray(info["area"], np.float64), point_names=list(info.get("point_names", [])),
                    points=np.asarray(info.get("points") or np.zeros((0, 2)), np.float64).reshape(-1, 2),
                    refine=info.get("refine"), symmetry=int(info.get("symmetry", 1)),
-                   size_mm=None if not info.get("size_mm") else tuple(info["size_mm"]))
+                   size_mm=None if not info.get("size_mm") else tuple(info["size_mm"]), charuco=info.get("charuco"))
 
 
 def from_pattern(folder):
@@ -100,6 +114,8 @@ def from_pattern(folder):
     names, points = pattern_points(meta)
     refine = meta.get("refine") or ("chessboard" if meta.get("preset") == "chessboard" else None)
     size_mm = meta.get("size_mm")
+    charuco = {k: meta[k] for k in CHARUCO_KEYS} \
+        if meta.get("preset") == "charuco" and all(k in meta for k in CHARUCO_KEYS) else None
     return Page(picture=picture, size=(w, h), area=pattern_area(masks[0]), point_names=list(names),
                 points=np.asarray(points, np.float64).reshape(-1, 2), refine=refine,
-                symmetry=pose.page_symmetry(picture), size_mm=tuple(size_mm) if size_mm else None)
+                symmetry=pose.page_symmetry(picture), size_mm=tuple(size_mm) if size_mm else None, charuco=charuco)
