@@ -12,8 +12,9 @@
    the tiles something covers (pose.covered). A page cut by the photo's border is extended past
    it, and rebuilt from its own edges in view (geometry.pages_past_border). A chessboard whose
    pose is doubtful or cut is also placed through the corners OpenCV finds in view
-   (pose_from_corners). For a chessboard, H is then fitted again through its inner corners
-   found to sub-pixel precision (pose.refine_chessboard).
+   (pose_from_corners), and a ChArUco board through the corners its markers name, even where
+   the masks missed it. For a chessboard or a ChArUco board, H is then fitted again through its
+   inner corners found to sub-pixel precision (pose.refine_chessboard).
 3. The decision: the registered page is compared with the photo tile by tile (pose.match) and
    its border with the paper around the pattern (pose.border); the lower of their medians is
    the evidence (`likeness`, evidence_for), and `score` (0..1) maps it through the
@@ -406,16 +407,18 @@ def pose_from_corners(gray, page, component):
     the page at every position where the grid of corners found fits; the best of them, ranked as
     the turns are, are grown over the corners around them, registered, and judged. Only pages
     over the candidate `component` (a bool mask) count, its centre inside them: another board
-    elsewhere is another candidate's.
+    elsewhere is another candidate's. With `component` None (a ChArUco board the masks missed),
+    all of them count.
     """
     size = (gray.shape[1], gray.shape[0])
-    ys, xs = np.nonzero(component)
-    centre = (float(xs.mean()), float(ys.mean()))
     candidates = pose.charuco_placements(gray, page.points, page.charuco) if page.charuco \
         else pose.chessboard_placements(gray, page.points, page.grid)
-    placements = [H for H in candidates
-                  if not geometry.degenerate(H, page.area, size)
-                  and cv2.pointPolygonTest(np.float32(geometry.project(H, page.area)), centre, False) >= 0]
+    placements = [H for H in candidates if not geometry.degenerate(H, page.area, size)]
+    if component is not None:
+        ys, xs = np.nonzero(component)
+        centre = (float(xs.mean()), float(ys.mean()))
+        placements = [H for H in placements
+                      if cv2.pointPolygonTest(np.float32(geometry.project(H, page.area)), centre, False) >= 0]
     # Ranked as the turns are (a small picture, the tiles in view), for speed: a grid of windows
     # in a facade fits in the page at a hundred places.
     judged = sorted(((in_view_match(gray, page, H), H) for H in placements), key=lambda c: -c[0])
@@ -537,6 +540,12 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
     nothing = Find(found=False, score=0.0, size=size, present=present, agreement=agreement,
                    symmetry=page.symmetry if page else 1)
     if component is None or component.sum() < MIN_AREA * component.size:
+        if page is not None and page.charuco and calibration is not None:
+            # Where the masks miss a ChArUco board (dark, blurred, small), its markers may still
+            # name its corners: a pose the evidence then decides on, as any other.
+            H, evidence = pose_from_corners(gray, page, None)
+            if H is not None:
+                return posed(nothing, gray, page, H, evidence, calibration, intrinsics, present)
         return nothing
     nothing.bbox = list(cv2.boundingRect(component.astype(np.uint8)))
     quad = None

@@ -298,9 +298,11 @@ def refine_quad(prob, quad, level=QUAD_LEVEL, max_side=QUAD_MAX_SIDE):
 
 
 def snapped(prob, component, quad):
-    """Channel 0 with the find redrawn as its quad: over the component and the quad, the quad's raster."""
+    """Channel 0 with the find redrawn as its quad: over the component (None: found without one)
+    and the quad, the quad's raster."""
     raster = quad_coverage(quad, prob.shape)
-    region = cv2.dilate((component | (raster > 0)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    region = raster > 0 if component is None else component | (raster > 0)
+    region = cv2.dilate(region.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     out = prob.copy()
     out[region] = raster[region] / 255.0
     return out

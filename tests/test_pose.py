@@ -179,6 +179,15 @@ def test_a_cut_charuco_board_is_placed_by_its_corner_ids(charuco):
     assert pose.charuco_placements(nothing, charuco.points, charuco.charuco) == []
 
 
+def test_a_charuco_board_the_masks_missed_is_found_by_its_markers(charuco):
+    H_true = pose_at(charuco, TILTED)
+    empty = np.zeros((480, 640, 1), np.float32)  # a dark or blurred photo: the masks saw nothing
+    result = find.decide(photo_of(charuco, H_true), empty, [0.5], charuco, CALIBRATED)
+    assert result.found and corner_error(result.homography, H_true, charuco) < 1.0 and result.bbox is None
+    nothing = photo_of(charuco, pose_at(charuco, [[700, 0], [900, 0], [900, 100], [700, 100]]))
+    assert not find.decide(nothing, empty, [0.5], charuco, CALIBRATED).found
+
+
 def test_a_charuco_page_keeps_its_board_in_the_model(charuco):
     from segmenty.page import Page
     again = Page.from_info(charuco.to_info())

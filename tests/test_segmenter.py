@@ -148,3 +148,26 @@ def test_the_tiled_look_runs_where_the_whole_look_found_something_else(tmp_path)
     assert found[True].found
     truth = np.float64([[905, 305], [1015, 305], [1015, 383], [905, 383]])
     assert np.abs(found[True].quad - truth).max() < 2
+
+
+def test_a_charuco_board_the_model_misses_is_found_by_its_markers_with_its_masks(tmp_path):
+    # A blind model (no mask at all): the answer comes from the markers; the snapped mask is its quad.
+    import cv2
+    from segmenty.patterns import make_patterns
+    from tests.test_video import BoardFinder
+    make_patterns(str(tmp_path / "charuco"), "charuco", 10, 7, square=40)
+    full = cv2.imread(str(tmp_path / "charuco" / "full.png"))
+    photo = np.full((360, 480, 3), 150, np.uint8)
+    photo[40:40 + 256, 60:60 + 352] = cv2.resize(full, (352, 256), interpolation=cv2.INTER_AREA)
+
+    class Blind(BoardFinder):
+        def __call__(self, batch):
+            return np.zeros(batch.shape[:3] + (4,), np.float32)
+
+    finder = Blind()
+    info = {**finder.info, "decision": {"threshold": 0.5, "scale": 0.1}}
+    found = Segmenter(finder, info, flip=False, pattern=str(tmp_path / "charuco")).find(photo, masks=True)
+    truth = np.float64([[60, 40], [412, 40], [412, 296], [60, 296]]) + [[16, 16], [-16, 16], [-16, -16], [16, -16]]
+    assert found.found and found.bbox is None and np.abs(found.quad - truth).max() < 1.5
+    assert found.masks[168, 236, 0] == 1.0 and found.masks[10, 10, 0] == 0.0
+    assert sum(p.refined for p in found.points) == len(found.points)
