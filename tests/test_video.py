@@ -101,6 +101,24 @@ def test_tracking_finds_what_whole_looks_find(clip, calibrated):
     assert geometry.in_view(previous.quad, SIZE) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_tracking_a_chessboard_follows_its_corners_without_registering(clip, monkeypatch):
+    # A frame moves the board by a fraction of a square: its corners near the last pose place it.
+    pattern, path, quads = clip
+    seg = segmenter(pattern, calibrated=True)
+    capture = cv2.VideoCapture(path)
+    previous = seg.find(capture.read()[1], channels="bgr")
+    registered = []
+    monkeypatch.setattr(find.pose, "register", lambda *a, **k: registered.append(1) or (a[3], None))
+    for quad in quads[1:6]:
+        frame = capture.read()[1]
+        tracked = seg.track(frame, previous, channels="bgr")
+        assert tracked.found and tracked.present is None and np.abs(tracked.quad - quad).max() < 1.0
+        previous = tracked
+    assert registered == []
+    monkeypatch.undo()
+    assert np.abs(tracked.quad - seg.find(frame, channels="bgr").quad).max() < 0.5  # as a whole look places it
+
+
 def test_tracking_looks_again_where_the_last_pose_no_longer_explains_the_frame(clip):
     pattern, path, quads = clip
     seg = segmenter(pattern, calibrated=True)
