@@ -7,8 +7,9 @@
 1. Reads each set (default: every folder of ../shared/data/real with a gt.json). A set without
    `board/` shows the 10x7 chessboard (`make_patterns.py --preset chessboard --cols 10 --rows 7`,
    pattern "chessboard"); a set with `board/` (full.png, mask.png, board.json) shows that board,
-   written as the pattern folder WORK/patterns/<set> with one mask; sets with the same board share
-   it. Each pattern gets one table.
+   written as the pattern folder WORK/patterns/<set> with one mask (a ChArUco board also with its
+   grid, dictionary and inner corners, as `--preset charuco` writes them); sets with the same
+   board share it. Each pattern gets one table.
 2. Makes the degraded variants of each set (clean, partial, dark, blur, occluded) with
    ../shared/tools/degrade_real.py, once, into WORK/real/<set>.
 3. Holds out --holdout background photos: they are not trained on and serve, with --negatives,
@@ -208,13 +209,33 @@ def find_patterns(set_dirs, work):
             os.makedirs(folder, exist_ok=True)
             for f in ("full.png", "mask.png"):
                 shutil.copyfile(os.path.join(board_dir, f), os.path.join(folder, f))
-            with open(os.path.join(folder, "pattern.json"), "w") as f:
-                json.dump({"full": "full.png", "masks": ["mask"]}, f, indent=2)
             board_json = os.path.join(board_dir, "board.json")
-            patterns[name] = {"folder": folder, "sets": {},
-                              "board": read_json(board_json) if os.path.exists(board_json) else {}}
+            board = read_json(board_json) if os.path.exists(board_json) else {}
+            with open(os.path.join(folder, "pattern.json"), "w") as f:
+                json.dump(pattern_json(board), f, indent=2)
+            patterns[name] = {"folder": folder, "sets": {}, "board": board}
         patterns[key]["sets"][name] = src
     return patterns
+
+
+def pattern_json(board):
+    """The pattern.json of a board/ folder: one mask; for a ChArUco board whose board.json gives its
+    grid and "quad_in_full_png" (the squares' outline), also what make_patterns.py --preset charuco
+    writes, so that its corners are refined and its markers place it: its inner corners by id,
+    from the quad."""
+    meta = {"full": "full.png", "masks": ["mask"]}
+    grid, quad = board.get("grid") or {}, board.get("quad_in_full_png")
+    if "charuco" not in str(board.get("pattern", "")).lower() or not quad \
+            or not all(k in grid for k in ("columns", "rows", "dictionary")):
+        return meta
+    cols, rows = grid["columns"], grid["rows"]
+    squares = np.float32([[0, 0], [cols, 0], [cols, rows], [0, rows]])
+    H = cv2.getPerspectiveTransform(squares, np.float32(quad))
+    inner = [[c, r] for r in range(1, rows) for c in range(1, cols)]  # by id, as cv2.aruco.CharucoBoard numbers them
+    xy = cv2.perspectiveTransform(np.float64(inner).reshape(-1, 1, 2), H.astype(np.float64)).reshape(-1, 2)
+    return {**meta, "preset": "charuco", "cols": cols, "rows": rows, "dictionary": grid["dictionary"],
+            "marker_ratio": grid.get("marker_ratio", 0.7), "refine": "chessboard",
+            "points": [{"name": str(i), "xy": np.round(p, 3).tolist()} for i, p in enumerate(xy)]}
 
 
 def degrade(name, src, work, occluders):
