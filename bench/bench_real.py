@@ -8,8 +8,8 @@
    `board/` shows the 10x7 chessboard (`make_patterns.py --preset chessboard --cols 10 --rows 7`,
    pattern "chessboard"); a set with `board/` (full.png, mask.png, board.json) shows that board,
    written as the pattern folder WORK/patterns/<set> with one mask (a ChArUco board also with its
-   grid, dictionary and inner corners, as `--preset charuco` writes them); sets with the same
-   board share it. Each pattern gets one table.
+   grid, dictionary and inner corners, as `--preset charuco` writes them; a marker with its
+   dictionary, id and corners, as `--preset aruco`); sets with the same board share it. Each pattern gets one table.
 2. Makes the degraded variants of each set (clean, partial, dark, blur, occluded) with
    ../shared/tools/degrade_real.py, once, into WORK/real/<set>.
 3. Holds out --holdout background photos: they are not trained on and serve, with --negatives,
@@ -31,6 +31,8 @@
      homography, which carries "quad_in_full_png" into the photo;
    - a ChArUco board ("pattern" says ChArUco; "grid": {"columns", "rows", "dictionary": "DICT_...",
      "marker_ratio"}): CharucoDetector, the board's rectangle through its corners' homography;
+   - one ArUco marker ("pattern" says ArUco; "dictionary" and "marker_id", at the top or in
+     "grid"; "quad_in_full_png" its outline): ArucoDetector, the marker's corners;
    - other boards have no OpenCV column.
 7. Prints one table per pattern, the false finds and the targets (issue 17 for the chessboard,
    issue 18 for other patterns), and writes it all to WORK/summary.json.
@@ -136,6 +138,27 @@ def detect_circles(gray, board):
     return answer_from(dots, centres.reshape(-1, 2), board["quad_in_full_png"])
 
 
+def aruco_marker(board):
+    """{"dictionary", "marker_id"} of a board.json that describes one ArUco marker ("pattern" says
+    ArUco, not ChArUco; "dictionary" and "marker_id" or "id", at the top or in "grid"), else None."""
+    kind = str(board.get("pattern", "")).lower()
+    spec = {**(board.get("grid") or {}), **board}
+    marker_id = spec.get("marker_id", spec.get("id"))
+    if "aruco" not in kind or "charuco" in kind or "dictionary" not in spec or not isinstance(marker_id, int):
+        return None
+    return {"dictionary": spec["dictionary"], "marker_id": marker_id}
+
+
+def detect_marker(gray, marker):
+    """ArucoDetector; the quad is the marker's outline, as it lists its corners (quad_in_full_png's order)."""
+    dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, marker["dictionary"]))
+    corners, ids, _ = cv2.aruco.ArucoDetector(dictionary).detectMarkers(gray)
+    found = [c.reshape(4, 2) for c, i in zip(corners, [] if ids is None else ids.ravel()) if i == marker["marker_id"]]
+    if not found:
+        return {"found": False, "quad": None, "points": None}
+    return {"found": True, "quad": np.round(found[0], 2).tolist(), "points": None}
+
+
 def detect_charuco(gray, board):
     """CharucoDetector; the quad is the board's rectangle through the homography of the corners it finds."""
     g = board["grid"]
@@ -163,6 +186,9 @@ def opencv_detector(pattern):
     if board is None:
         return "findChessboardCornersSB", detect_chessboard
     kind = str(board.get("pattern", "")).lower()
+    marker = aruco_marker(board)
+    if marker is not None and board.get("quad_in_full_png"):
+        return "ArucoDetector", lambda gray: detect_marker(gray, marker)
     if "charuco" in kind:
         return "CharucoDetector", lambda gray: detect_charuco(gray, board)
     if "circle grid" in kind and "asymmetric" not in kind:
@@ -225,6 +251,10 @@ def pattern_json(board):
     from the quad."""
     meta = {"full": "full.png", "masks": ["mask"]}
     grid, quad = board.get("grid") or {}, board.get("quad_in_full_png")
+    marker = aruco_marker(board)
+    if marker is not None and quad:
+        return {**meta, "preset": "aruco", **marker, "points": [{"name": n, "xy": list(map(float, p))}
+                                                               for n, p in zip(("tl", "tr", "br", "bl"), quad)]}
     if "charuco" not in str(board.get("pattern", "")).lower() or not quad \
             or not all(k in grid for k in ("columns", "rows", "dictionary")):
         return meta

@@ -12,8 +12,8 @@
    the tiles something covers (pose.covered). A page cut by the photo's border is extended past
    it, and rebuilt from its own edges in view (geometry.pages_past_border). A chessboard whose
    pose is doubtful or cut is also placed through the corners OpenCV finds in view
-   (pose_from_corners), and a ChArUco board through the corners its markers name, even where
-   the masks missed it. For a chessboard or a ChArUco board, H is then fitted again through its
+   (pose_from_corners), and a ChArUco board or an ArUco marker through the corners OpenCV's
+   detectors name, even where the masks missed it. For a chessboard or a ChArUco board, H is then fitted again through its
    inner corners found to sub-pixel precision (pose.refine_chessboard).
 3. The decision: the registered page is compared with the photo tile by tile (pose.match) and
    its border with the paper around the pattern (pose.border); the lower of their medians is
@@ -398,8 +398,9 @@ def in_view_match(gray, page, H):
 
 
 def pose_from_corners(gray, page, component):
-    """(A chessboard page placed through the corners OpenCV finds in view, registered, its
-    evidence_for), or (None, None).
+    """(A page placed through the points OpenCV's detectors find in view, registered, its
+    evidence_for), or (None, None): a chessboard's corners (here, below), a ChArUco board's
+    corners its markers name (pose.charuco_placements), a marker's corners (pose.marker_placements).
 
     Where the board runs out of frame or its mask stops short of the outer squares, the search
     from the mask's quad can settle on a wrong perspective: the part in view then says little
@@ -407,12 +408,16 @@ def pose_from_corners(gray, page, component):
     the page at every position where the grid of corners found fits; the best of them, ranked as
     the turns are, are grown over the corners around them, registered, and judged. Only pages
     over the candidate `component` (a bool mask) count, its centre inside them: another board
-    elsewhere is another candidate's. With `component` None (a ChArUco board the masks missed),
-    all of them count.
+    elsewhere is another candidate's. With `component` None (a ChArUco board or a marker the masks
+    missed), all of them count.
     """
     size = (gray.shape[1], gray.shape[0])
-    candidates = pose.charuco_placements(gray, page.points, page.charuco) if page.charuco \
-        else pose.chessboard_placements(gray, page.points, page.grid)
+    if page.charuco:
+        candidates = pose.charuco_placements(gray, page.points, page.charuco)
+    elif page.marker:
+        candidates = pose.marker_placements(gray, page.points, page.marker)
+    else:
+        candidates = pose.chessboard_placements(gray, page.points, page.grid)
     placements = [H for H in candidates if not geometry.degenerate(H, page.area, size)]
     if component is not None:
         ys, xs = np.nonzero(component)
@@ -424,14 +429,18 @@ def pose_from_corners(gray, page, component):
     judged = sorted(((in_view_match(gray, page, H), H) for H in placements), key=lambda c: -c[0])
     best, best_evidence = None, None
     for _, H in [c for c in judged if c[0] > -1][:CORNER_PLACEMENTS]:
-        H = pose.fitted_to_corners(gray, H, page.points, page.grid, page.corner_window)
-        H, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page))
-        H = pose.fitted_to_corners(gray, H, page.points, page.grid, page.corner_window)
-        if geometry.degenerate(H, page.area, size):
-            continue
-        evidence = evidence_for(gray, page, H)
-        if evidence is not None and (best_evidence is None or evidence > best_evidence):
-            best, best_evidence = H, evidence
+        if page.grid:
+            H = pose.fitted_to_corners(gray, H, page.points, page.grid, page.corner_window)
+        # A marker a few pixels wide is placed better by its corners than registered: both are judged.
+        registered, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page))
+        if page.grid:
+            registered = pose.fitted_to_corners(gray, registered, page.points, page.grid, page.corner_window)
+        for H in ([H, registered] if page.marker else [registered]):
+            if geometry.degenerate(H, page.area, size):
+                continue
+            evidence = evidence_for(gray, page, H)
+            if evidence is not None and (best_evidence is None or evidence > best_evidence):
+                best, best_evidence = H, evidence
     return best, best_evidence
 
 
@@ -555,9 +564,9 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
     nothing = Find(found=False, score=0.0, size=size, present=present, agreement=agreement,
                    symmetry=page.symmetry if page else 1)
     if component is None or component.sum() < MIN_AREA * component.size:
-        if page is not None and page.charuco and calibration is not None:
-            # Where the masks miss a ChArUco board (dark, blurred, small), its markers may still
-            # name its corners: a pose the evidence then decides on, as any other.
+        if page is not None and page.named and calibration is not None:
+            # Where the masks miss a ChArUco board or a marker (dark, blurred, small), OpenCV's
+            # detector may still name its corners: a pose the evidence then decides on, as any other.
             H, evidence = pose_from_corners(gray, page, None)
             if H is not None:
                 return posed(nothing, gray, page, H, evidence, calibration, intrinsics, present)
@@ -589,8 +598,8 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
         # the page a period off as well as right, and with part of it out of view or covered,
         # such a pose can score a little better than the right one.
         doubtful = evidence is None or score_of(evidence, calibration or UNCALIBRATED) < 0.5
-        if page.refine == "chessboard" and page.grid and (evidence is None or evidence < CLEAR_FIT) \
-                and (cut or doubtful):
+        placeable = page.refine == "chessboard" and page.grid or page.marker
+        if placeable and (evidence is None or evidence < CLEAR_FIT) and (cut or doubtful):
             corner_H, corner_evidence = pose_from_corners(gray, page, component)
             if corner_evidence is not None and (evidence is None or corner_evidence > evidence):
                 H, evidence = corner_H, corner_evidence

@@ -19,6 +19,7 @@ from segmenty import pose
 PAGE_SIDE = 640  # the stored picture's longer side: enough for registering a page that fills a photo
 _GRID_NAME = re.compile(r"^r(\d+)c(\d+)$")
 CHARUCO_KEYS = ("cols", "rows", "dictionary", "marker_ratio")  # pattern.json's, for cv2.aruco.CharucoBoard
+MARKER_KEYS = ("dictionary", "marker_id")  # ... and for an ArUco marker
 
 
 @dataclasses.dataclass
@@ -36,6 +37,8 @@ class Page:
         size_mm: (w, h) of the pattern area as printed, or None.
         charuco: dict {"cols", "rows", "dictionary", "marker_ratio"} for a ChArUco board (its
             points are its inner corners, by id), or None.
+        marker: dict {"dictionary", "marker_id"} for one ArUco marker (its points are its four
+            corners, as cv2.aruco.ArucoDetector lists them), or None.
     """
 
     picture: np.ndarray
@@ -47,6 +50,7 @@ class Page:
     symmetry: int = 1
     size_mm: tuple = None
     charuco: dict = None
+    marker: dict = None
 
     @property
     def grid(self):
@@ -61,6 +65,12 @@ class Page:
         rows, cols = 1 + max(int(m.group(1)) for m in cells), 1 + max(int(m.group(2)) for m in cells)
         expected = [f"r{r}c{c}" for r in range(rows) for c in range(cols)]
         return (rows, cols) if self.point_names == expected else None
+
+    @property
+    def named(self):
+        """Whether OpenCV's detectors name this page's points (a ChArUco board's corners, a
+        marker's): a pose through them is the page's and no other's."""
+        return bool(self.charuco or self.marker)
 
     @property
     def corner_window(self):
@@ -88,7 +98,8 @@ class Page:
         return {"picture_png": base64.b64encode(png.tobytes()).decode("ascii"), "size": list(self.size),
                 "area": np.round(self.area, 3).tolist(), "point_names": list(self.point_names),
                 "points": np.round(self.points, 3).tolist(), "refine": self.refine, "symmetry": self.symmetry,
-                "size_mm": None if self.size_mm is None else list(self.size_mm), "charuco": self.charuco}
+                "size_mm": None if self.size_mm is None else list(self.size_mm), "charuco": self.charuco,
+                "marker": self.marker}
 
     @classmethod
     def from_info(cls, info):
@@ -98,7 +109,8 @@ class Page:
                    area=np.asarray(info["area"], np.float64), point_names=list(info.get("point_names", [])),
                    points=np.asarray(info.get("points") or np.zeros((0, 2)), np.float64).reshape(-1, 2),
                    refine=info.get("refine"), symmetry=int(info.get("symmetry", 1)),
-                   size_mm=None if not info.get("size_mm") else tuple(info["size_mm"]), charuco=info.get("charuco"))
+                   size_mm=None if not info.get("size_mm") else tuple(info["size_mm"]), charuco=info.get("charuco"),
+                   marker=info.get("marker"))
 
 
 def from_pattern(folder):
@@ -116,6 +128,9 @@ def from_pattern(folder):
     size_mm = meta.get("size_mm")
     charuco = {k: meta[k] for k in CHARUCO_KEYS} \
         if meta.get("preset") == "charuco" and all(k in meta for k in CHARUCO_KEYS) else None
+    marker = {k: meta[k] for k in MARKER_KEYS} \
+        if meta.get("preset") == "aruco" and all(k in meta for k in MARKER_KEYS) else None
     return Page(picture=picture, size=(w, h), area=pattern_area(masks[0]), point_names=list(names),
                 points=np.asarray(points, np.float64).reshape(-1, 2), refine=refine,
-                symmetry=pose.page_symmetry(picture), size_mm=tuple(size_mm) if size_mm else None, charuco=charuco)
+                symmetry=pose.page_symmetry(picture), size_mm=tuple(size_mm) if size_mm else None, charuco=charuco,
+                marker=marker)

@@ -10,7 +10,8 @@ Pure numpy/OpenCV, no model, no files:
   where the pose puts them; `fit_through_points` and `local_corners` pose the page through them.
 - `chessboard_placements`, `fitted_to_corners`: a chessboard page placed through the corners
   OpenCV finds in view (cv2.findChessboardCornersSB), however few, then grown outward;
-  `charuco_placements`: a ChArUco board's, through the corners its markers name (CharucoDetector).
+  `charuco_placements`: a ChArUco board's, through the corners its markers name (CharucoDetector);
+  `marker_placements`: an ArUco marker's, through its corners (ArucoDetector).
 - `match`: how well a posed page explains the photo, tile by tile: the evidence of a find.
 - `canonical_turn`, `page_symmetry`: one stable pose among the equivalent ones of a symmetric page.
 - `camera_pose`: rotation and translation in millimetres (cv2.solvePnP), given the camera.
@@ -275,10 +276,69 @@ def _charuco_in_view(gray, charuco):
     cols, rows, dictionary, ratio = key
     board = cv2.aruco.CharucoBoard((cols, rows), 1.0, float(ratio),
                                    cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)))
-    corners, ids, _, _ = cv2.aruco.CharucoDetector(board).detectBoard(gray)
-    seen = (corners.reshape(-1, 2).astype(np.float64), ids.ravel()) if ids is not None and len(ids) else (None, None)
+    detector = cv2.aruco.CharucoDetector(board, cv2.aruco.CharucoParameters(), _detector_parameters(gray))
+    seen = (None, None)
+    for image, scale in _pyramid(gray):
+        corners, ids, _, _ = detector.detectBoard(image)
+        if ids is not None and len(ids):
+            seen = (_unscaled(corners.reshape(-1, 2), scale), ids.ravel())
+            break
     _last_charuco = (weakref.ref(gray), key, seen)
     return seen
+
+
+DETECTOR_SCALES = (1.0, 0.5, 0.25)
+
+
+DETECTOR_PAD = 16  # pixels of the photo's edge repeated around it for the detectors
+
+
+def _pyramid(gray):
+    """(the photo at each of DETECTOR_SCALES, padded by DETECTOR_PAD, the scale), the next only
+    made when asked for.
+
+    ArUco detection thresholds the photo in windows of at most 23 px: a marker's border many
+    times thicker than that goes unseen, so a marker missed at full size is looked for again at a
+    half and a quarter. And it misses markers near the photo's edge (rendered frames: 1 in 10
+    within a marker's width of it), which the repeated edge brings further in."""
+    for scale in DETECTOR_SCALES:
+        image = gray if scale == 1 else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        yield cv2.copyMakeBorder(image, *[DETECTOR_PAD] * 4, cv2.BORDER_REPLICATE), scale
+
+
+def _detector_parameters(gray):
+    """OpenCV's defaults, but for the smallest marker, a share of the image's size: of the photo's,
+    not of the padded image's."""
+    parameters = cv2.aruco.DetectorParameters()
+    side = max(gray.shape)
+    parameters.minMarkerPerimeterRate *= side / (side + 2 * DETECTOR_PAD)
+    parameters.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_SUBPIX
+    return parameters
+
+
+def _unscaled(xy, scale):
+    """Pixel positions found in a _pyramid image back in the photo's own (pixel centres kept)."""
+    return (np.asarray(xy, np.float64) - DETECTOR_PAD + 0.5) / scale - 0.5
+
+
+def marker_placements(gray, points, marker):
+    """Homographies (full.png -> photo) through each ArUco marker of the page's id that
+    cv2.aruco.ArucoDetector finds in the photo, [] where it finds none.
+
+    Args:
+        gray: uint8 H x W, the photo in gray.
+        points: 4 x 2, the marker's corners in full.png, as the detector lists them.
+        marker: Page.marker.
+    """
+    dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, marker["dictionary"]))
+    detector = cv2.aruco.ArucoDetector(dictionary, _detector_parameters(gray))
+    for image, scale in _pyramid(gray):
+        corners, ids, _ = detector.detectMarkers(image)
+        found = [_unscaled(np.reshape(c, (4, 2)), scale) for c, i in zip(corners, [] if ids is None else ids.ravel())
+                 if i == marker["marker_id"]]
+        if found:
+            return [cv2.getPerspectiveTransform(np.float32(points), np.float32(c)).astype(np.float64) for c in found]
+    return []
 
 
 def fit_to_corners(gray, H, points, grid, window=CHESSBOARD_WINDOW):

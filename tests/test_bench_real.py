@@ -43,3 +43,22 @@ def test_a_charuco_set_s_board_becomes_a_charuco_pattern(tmp_path):
 def test_another_board_stays_a_one_mask_pattern_without_points():
     assert bench_real().pattern_json({"pattern": "symmetric circle grid", "quad_in_full_png": [[0, 0]] * 4}) == \
         {"full": "full.png", "masks": ["mask"]}
+
+
+def test_a_marker_set_s_board_becomes_a_marker_pattern(tmp_path):
+    made = make_patterns(str(tmp_path / "made"), "aruco", marker_id=3, square=40)
+    board = {"pattern": "one ArUco marker", "dictionary": "DICT_4X4_50", "marker_id": 3,
+             "quad_in_full_png": [p["xy"] for p in made["points"]]}
+    module = bench_real()
+    meta = module.pattern_json(board)
+    os.makedirs(tmp_path / "p")
+    for f in ("full.png", "mask.png"):
+        shutil.copy(tmp_path / "made" / f, tmp_path / "p" / f)
+    (tmp_path / "p" / "pattern.json").write_text(json.dumps(meta))
+    page = from_pattern(str(tmp_path / "p"))
+    assert page.marker == {"dictionary": "DICT_4X4_50", "marker_id": 3} and page.point_names == ["tl", "tr", "br", "bl"]
+    name, detect = module.opencv_detector({"board": board})
+    full = cv2.imread(str(tmp_path / "made" / "full.png"), cv2.IMREAD_GRAYSCALE)
+    answer = detect(full)
+    assert name == "ArucoDetector" and answer["found"]
+    np.testing.assert_allclose(answer["quad"], board["quad_in_full_png"], atol=1.0)

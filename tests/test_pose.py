@@ -255,3 +255,28 @@ def test_a_circle_grid_is_not_posed_a_row_off(tmp_path, grow):
     truth = geometry.project(H_true, page.area)
     off = min(np.abs(np.roll(result.quad, k, axis=0) - truth).max() for k in range(4))  # up to its symmetry
     assert result.found and off < 2.0
+
+
+@pytest.fixture(scope="module")
+def marker(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("p") / "aruco"
+    make_patterns(str(folder), "aruco", marker_id=7)
+    return from_pattern(str(folder))
+
+
+@pytest.mark.parametrize("side,corner", [(24, (600, 300)), (160, (600, 300)), (290, (900, 412))],
+                         ids=["far away", "near", "close, at the frame's edge"])
+def test_a_marker_the_masks_missed_is_found_by_the_detector(marker, side, corner):
+    # One ArUco marker in a 1280 x 720 frame: the masks see nothing, ArucoDetector reads its id
+    # (a large one, its border thicker than the detector's thresholding windows, at half size).
+    assert marker.marker == {"dictionary": "DICT_4X4_50", "marker_id": 7} and marker.named
+    corner = np.float64(corner)
+    H_true = pose_at(marker, corner + side * np.float64([[0, 0], [1, 0.1], [0.95, 1.05], [-0.05, 0.95]]))
+    photo = photo_of(marker, H_true, size=(1280, 720))
+    empty = np.zeros((720, 1280, 1), np.float32)
+    result = find.decide(photo, empty, [0.5], marker, CALIBRATED)
+    assert result.found and corner_error(result.homography, H_true, marker) < 1.0
+    other = photo_of(marker, H_true, size=(1280, 720))
+    x, y = corner.astype(int)
+    other[y - 20:y + int(1.1 * side), x - 20:x + int(1.1 * side)] = 128  # the marker covered
+    assert not find.decide(other, empty, [0.5], marker, CALIBRATED).found
