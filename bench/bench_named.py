@@ -2,19 +2,21 @@
 """Pages whose points OpenCV's detectors name: a ChArUco board and one ArUco marker, rendered.
 
     python bench/bench_named.py [--count 20] [--marker-sides 16 24 40 80 160 320]
-        [--board-sides 160 240 320 480] [--frame 1280x720]
+        [--board-sides 160 240 320 480] [--frame 1280x720] [--negatives DIR ...]
 
 No model and no real photo: each page (make_patterns.py's `charuco` 10x7 and `aruco` presets) is
 drawn at a random place, turn and tilt into a frame of blurred noise, `--count` times per size
 (its longer side in frame pixels), plain, dark (a fifth of the contrast, with noise) and blurred
 (Gaussian, sigma 1.5 px), and find.decide is asked for it with an empty mask, as a model that
-missed it answers. Printed per page, condition and size: the share found (quad IoU >= 0.5, a
+missed it answers; and on every photo of the --negatives folders (board-free: by default the
+shared negatives and backgrounds), where any find is a false one. Printed per page, condition and size: the share found (quad IoU >= 0.5, a
 threshold of 0.5 evidence, as the tests use) and the median corner error of the quad, in pixels.
 
 It prints figures; it asserts nothing.
 """
 
 import argparse
+import glob
 import os
 import sys
 import tempfile
@@ -30,6 +32,8 @@ from segmenty.page import from_pattern  # noqa: E402
 from segmenty.patterns import make_patterns  # noqa: E402
 
 CALIBRATED = {"threshold": 0.5, "scale": 0.1}
+SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared"))
+NEGATIVES = [os.path.join(SHARED, "data", "negatives"), os.path.join(SHARED, "data", "backgrounds", "bsds-train")]
 CONDITIONS = ("plain", "dark", "blur")
 
 
@@ -62,6 +66,7 @@ def main(argv=None):
     p.add_argument("--board-sides", type=int, nargs="+", default=[160, 240, 320, 480],
                    help="the ChArUco board's sizes (its longer side), pixels")
     p.add_argument("--frame", default="1280x720", help="frame size WxH")
+    p.add_argument("--negatives", nargs="*", default=NEGATIVES, help="folders of board-free photos")
     args = p.parse_args(argv)
     size = tuple(int(v) for v in args.frame.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,6 +95,14 @@ def main(argv=None):
                     error = f"{np.median(errors):.2f}" if errors else "-"
                     cells.append(f"{found / args.count:>15.2f}, {error:>9s}")
                 print(f"{name:14s} {condition:9s} " + " ".join(cells))
+        photos = sorted(f for d in args.negatives for f in glob.glob(os.path.join(d, "*"))
+                        if f.lower().endswith((".jpg", ".jpeg", ".png")))
+        for name, (page, _, _) in pages.items():
+            false = 0
+            for path in photos:
+                gray = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+                false += find.decide(gray, np.zeros(gray.shape + (1,), np.float32), [0.5], page, CALIBRATED).found
+            print(f"{name}: {false} false finds in {len(photos)} board-free photos")
 
 
 if __name__ == "__main__":
