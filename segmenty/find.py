@@ -13,8 +13,9 @@
    it, and rebuilt from its own edges in view (geometry.pages_past_border). A chessboard whose
    pose is doubtful or cut is also placed through the corners OpenCV finds in view
    (pose_from_corners), and a ChArUco board or an ArUco marker through the corners OpenCV's
-   detectors name, even where the masks missed it. For a chessboard or a ChArUco board, H is then fitted again through its
-   inner corners found to sub-pixel precision (pose.refine_chessboard).
+   detectors name, even where the masks missed it. For a chessboard or a ChArUco board, H is
+   then fitted again through its inner corners found to sub-pixel precision
+   (pose.refine_chessboard).
 3. The decision: the registered page is compared with the photo tile by tile (pose.match) and
    its border with the paper around the pattern (pose.border); the lower of their medians is
    the evidence (`likeness`, evidence_for), and `score` (0..1) maps it through the

@@ -36,6 +36,8 @@ ECC_ITERATIONS = 20
 # by them (0.8 px median error at 0.35 with 0.7 markers on rendered boards, 0.3 px at 0.2).
 CHESSBOARD_WINDOW = 0.35
 CHARUCO_WINDOW = 0.2
+DETECTOR_SCALES = (1.0, 0.5, 0.25)  # the ArUco detectors look at the photo at these sizes (_pyramid)
+DETECTOR_PAD = 16  # ... with this many pixels of its edge repeated around it
 TILES = 4  # match() compares the page with the photo in TILES x TILES tiles
 COVERED = 0.5  # covered(): a tile matching less than this share as well as the best ones is covered
 BORDER_SEGMENTS = 12  # border() judges the page's border in this many segments around it
@@ -280,17 +282,12 @@ def _charuco_in_view(gray, charuco):
     seen = (None, None)
     for image, scale in _pyramid(gray):
         corners, ids, _, _ = detector.detectBoard(image)
-        if ids is not None and len(ids):
+        if ids is not None and len(ids) > (0 if seen[1] is None else len(seen[1])):
             seen = (_unscaled(corners.reshape(-1, 2), scale), ids.ravel())
+        if seen[1] is not None and len(seen[1]) >= 6:  # enough to place it (charuco_placements)
             break
     _last_charuco = (weakref.ref(gray), key, seen)
     return seen
-
-
-DETECTOR_SCALES = (1.0, 0.5, 0.25)
-
-
-DETECTOR_PAD = 16  # pixels of the photo's edge repeated around it for the detectors
 
 
 def _pyramid(gray):
