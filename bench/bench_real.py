@@ -9,7 +9,8 @@
    pattern "chessboard"); a set with `board/` (full.png, mask.png, board.json) shows that board,
    written as the pattern folder WORK/patterns/<set> with one mask (a ChArUco board also with its
    grid, dictionary and inner corners, as `--preset charuco` writes them; a marker with its
-   dictionary, id and corners, as `--preset aruco`); sets with the same board share it. Each pattern gets one table.
+   dictionary, id and corners, as `--preset aruco`; a chessboard with its inner corners, as
+   `--from-image` finds them); sets with the same board share it. Each pattern gets one table.
 2. Makes the degraded variants of each set (clean, partial, dark, blur, occluded) with
    ../shared/tools/degrade_real.py, once, into WORK/real/<set>.
 3. Holds out --holdout background photos: they are not trained on and serve, with --negatives,
@@ -56,6 +57,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from segmenty import evaluate  # noqa: E402
+from segmenty.patterns import chessboard_in  # noqa: E402
 
 SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared"))
 CONDITIONS = ["clean", "partial", "dark", "blur", "occluded"]
@@ -238,18 +240,27 @@ def find_patterns(set_dirs, work):
             board_json = os.path.join(board_dir, "board.json")
             board = read_json(board_json) if os.path.exists(board_json) else {}
             with open(os.path.join(folder, "pattern.json"), "w") as f:
-                json.dump(pattern_json(board), f, indent=2)
+                json.dump(pattern_json(board, folder), f, indent=2)
             patterns[name] = {"folder": folder, "sets": {}, "board": board}
         patterns[key]["sets"][name] = src
     return patterns
 
 
-def pattern_json(board):
-    """The pattern.json of a board/ folder: one mask; for a ChArUco board whose board.json gives its
-    grid and "quad_in_full_png" (the squares' outline), also what make_patterns.py --preset charuco
-    writes, so that its corners are refined and its markers place it: its inner corners by id,
-    from the quad."""
+def pattern_json(board, folder=None):
+    """The pattern.json of a board/ folder (copied into `folder`): one mask; for a ChArUco board
+    whose board.json gives its grid and "quad_in_full_png" (the squares' outline), also what
+    make_patterns.py --preset charuco writes, so that its corners are refined and its markers
+    place it: its inner corners by id, from the quad; for one ArUco marker, as --preset aruco;
+    for a plain chessboard, its inner corners as --from-image finds them (patterns.chessboard_in)."""
     meta = {"full": "full.png", "masks": ["mask"]}
+    if folder is not None and not aruco_marker(board) and "charuco" not in str(board.get("pattern", "")).lower():
+        mask = cv2.imread(os.path.join(folder, "mask.png"), cv2.IMREAD_GRAYSCALE)
+        x, y, w, h = cv2.boundingRect((mask > 127).astype(np.uint8))
+        corners = chessboard_in(cv2.imread(os.path.join(folder, "full.png")), (x, y, x + w, y + h))
+        if corners is not None:
+            names, xy = corners
+            return {**meta, "refine": "chessboard",
+                    "points": [{"name": n, "xy": np.round(p, 3).tolist()} for n, p in zip(names, xy)]}
     grid, quad = board.get("grid") or {}, board.get("quad_in_full_png")
     marker = aruco_marker(board)
     if marker is not None and quad:

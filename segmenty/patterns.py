@@ -547,12 +547,58 @@ def _read_on_paper(path):
 
 
 def _from_image(out, path, margin, area, printing):
-    """A pattern folder from a user's image: full.png is the image, mask 0 its pattern area."""
+    """A pattern folder from a user's image: full.png is the image, mask 0 its pattern area; a
+    chessboard in it gets its inner corners as points, refined as the preset's are."""
     img = _read_on_paper(path)
     x0, y0, x1, y1 = _image_area(img, margin, area)
     mask = np.zeros(img.shape[:2], np.uint8)
     mask[y0:y1, x0:x1] = WHITE
-    return write_pattern(out, {"full": img, "mask": mask}, {"source": os.path.abspath(path)}, **printing)
+    corners = chessboard_in(img, (x0, y0, x1, y1))
+    meta = {"source": os.path.abspath(path), **({"refine": "chessboard"} if corners else {})}
+    return write_pattern(out, {"full": img, "mask": mask}, meta, corners, **printing)
+
+
+def chessboard_in(image, area, least=(3, 3)):
+    """(names, N x 2) of the inner corners of a chessboard that makes up a pattern image's area,
+    named r{row}c{col} row by row from its top-left, as the chessboard preset's; None where
+    cv2.findChessboardCornersSB finds no such grid.
+
+    The grid must be a chessboard's: its corners a regular lattice (within 5% of a square of a
+    homography), and its outer squares' border on the pattern area's (within a quarter of a
+    square), so a few corners of some other drawing, or part of a ChArUco board, are not one.
+
+    Args:
+        image: uint8 BGR or gray, the pattern image.
+        area: (x0, y0, x1, y1), the pattern area's box in pixels, x1 and y1 exclusive.
+        least: (cols, rows), the smallest grid looked for.
+    """
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    found, corners, meta = cv2.findChessboardCornersSBWithMeta(gray, least, cv2.CALIB_CB_LARGER | cv2.CALIB_CB_ACCURACY)
+    if not found or meta is None:
+        return None
+    grid = corners.reshape(*meta.shape, 2).astype(np.float64)
+    # OpenCV starts at any corner of the grid: turn it to run along x from the top-left.
+    along = grid[0, -1] - grid[0, 0]
+    if abs(along[1]) > abs(along[0]):
+        grid = grid.transpose(1, 0, 2)
+    if grid[0, -1, 0] < grid[0, 0, 0]:
+        grid = grid[:, ::-1]
+    if grid[-1, 0, 1] < grid[0, 0, 1]:
+        grid = grid[::-1]
+    rows, cols = grid.shape[:2]
+    lattice = np.float64([[c, r] for r in range(rows) for c in range(cols)])
+    H, _ = cv2.findHomography(lattice, grid.reshape(-1, 2), 0)
+    if H is None:
+        return None
+    step = np.median(np.linalg.norm(np.diff(grid, axis=1), axis=2))
+    fitted = cv2.perspectiveTransform(lattice.reshape(-1, 1, 2), H).reshape(-1, 2)
+    border = cv2.perspectiveTransform(np.float64([[-1, -1], [cols, -1], [cols, rows], [-1, rows]]).reshape(-1, 1, 2),
+                                      H).reshape(-1, 2)
+    x0, y0, x1, y1 = area
+    edges = np.float64([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) - 0.5  # OpenCV coordinates of the area's corners
+    if np.abs(fitted - grid.reshape(-1, 2)).max() > 0.05 * step or np.abs(border - edges).max() > 0.25 * step:
+        return None
+    return [f"r{r}c{c}" for r in range(rows) for c in range(cols)], grid.reshape(-1, 2)
 
 
 # The picture a model keeps of its pattern: 6 px per square of a 10 x 7 chessboard.

@@ -62,3 +62,12 @@ def test_a_marker_set_s_board_becomes_a_marker_pattern(tmp_path):
     answer = detect(full)
     assert name == "ArucoDetector" and answer["found"]
     np.testing.assert_allclose(answer["quad"], board["quad_in_full_png"], atol=1.0)
+
+
+def test_a_plain_chessboard_board_gets_its_inner_corners(tmp_path):
+    made = make_patterns(str(tmp_path / "made"), "chessboard", 6, 5, square=40)
+    for f in ("full.png", "mask.png"):
+        shutil.copy(tmp_path / "made" / f, tmp_path / f)
+    meta = bench_real().pattern_json({"pattern": "a chessboard"}, str(tmp_path))
+    assert meta["refine"] == "chessboard" and [p["name"] for p in meta["points"]] == [p["name"] for p in made["points"]]
+    np.testing.assert_allclose([p["xy"] for p in meta["points"]], [p["xy"] for p in made["points"]], atol=0.1)

@@ -316,6 +316,39 @@ def test_from_image_finds_the_printed_area(tmp_path):
     np.testing.assert_allclose(patterns.pattern_area(mask), [[14.5, 9.5], [104.5, 9.5], [104.5, 79.5], [14.5, 79.5]])
 
 
+@pytest.mark.parametrize("turn", [None, cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_180])
+def test_a_chessboard_image_gets_its_inner_corners_as_the_preset_does(tmp_path, turn):
+    # Someone else's chessboard, as an image: its corners are found, named from its top-left.
+    made = patterns.make_patterns(str(tmp_path / "preset"), "chessboard", 6, 5, square=40)
+    board = cv2.imread(str(tmp_path / "preset" / "full.png"))
+    cv2.imwrite(str(tmp_path / "board.png"), board if turn is None else cv2.rotate(board, turn))
+    meta = patterns.make_patterns(str(tmp_path / "p"), from_image=str(tmp_path / "board.png"))
+    assert meta["refine"] == "chessboard"
+    names, xy = [p["name"] for p in meta["points"]], np.float64([p["xy"] for p in meta["points"]])
+    expected = np.float64([p["xy"] for p in made["points"]])
+    h, w = board.shape[:2]
+    x, y = expected.T
+    expected = {None: expected, cv2.ROTATE_90_CLOCKWISE: np.c_[h - 1 - y, x],
+                cv2.ROTATE_180: np.c_[w - 1 - x, h - 1 - y]}[turn]  # the same corners in the turned image
+    order = lambda points: points[np.lexsort((points[:, 0] // 10, points[:, 1] // 10))]  # by row, then along it
+    np.testing.assert_allclose(order(xy), order(expected), atol=0.1)
+    rows = 1 + max(int(n[1:n.index("c")]) for n in names)
+    grid = xy.reshape(rows, -1, 2)
+    assert names[0] == "r0c0" and (np.diff(grid[..., 0], axis=1) > 30).all() and (np.diff(grid[..., 1], axis=0) > 30).all()
+    if turn is None:
+        assert names == [p["name"] for p in made["points"]]
+
+
+def test_other_drawings_get_no_chessboard_corners(tmp_path):
+    # The original's circles (OpenCV follows a few "corners" in them), and part of a ChArUco board.
+    for preset in ("segmenty", "charuco"):
+        patterns.make_patterns(str(tmp_path / preset), preset)
+        full = cv2.imread(str(tmp_path / preset / "full.png"))
+        mask = gray(tmp_path / preset, "mask")
+        x, y, w, h = cv2.boundingRect((mask > 127).astype(np.uint8))
+        assert patterns.chessboard_in(full, (x, y, x + w, y + h)) is None
+
+
 def test_a_logos_transparent_background_is_paper(tmp_path):
     logo = np.zeros((50, 80, 4), np.uint8)  # transparent black, as many logos' backgrounds are
     logo[20:30, 10:60] = [200, 40, 10, 255]
