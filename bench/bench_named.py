@@ -8,9 +8,10 @@ No model and no real photo: each page (make_patterns.py's `charuco` 10x7 and `ar
 drawn at a random place, turn and tilt into a frame of blurred noise, `--count` times per size
 (its longer side in frame pixels), plain, dark (a fifth of the contrast, with noise) and blurred
 (Gaussian, sigma 1.5 px), and find.decide is asked for it with an empty mask, as a model that
-missed it answers; and on every photo of the --negatives folders (board-free: by default the
-shared negatives and backgrounds), where any find is a false one. Printed per page, condition and size: the share found (quad IoU >= 0.5, a
+missed it answers. Printed per page, condition and size: the share found (quad IoU >= 0.5, a
 threshold of 0.5 evidence, as the tests use) and the median corner error of the quad, in pixels.
+Then the false finds on every photo of the --negatives folders (board-free; by default the shared
+negatives and backgrounds).
 
 It prints figures; it asserts nothing.
 """

@@ -253,30 +253,30 @@ def pattern_json(board, folder=None):
     place it: its inner corners by id, from the quad; for one ArUco marker, as --preset aruco;
     for a plain chessboard, its inner corners as --from-image finds them (patterns.chessboard_in)."""
     meta = {"full": "full.png", "masks": ["mask"]}
-    if folder is not None and not aruco_marker(board) and "charuco" not in str(board.get("pattern", "")).lower():
+    grid, quad = board.get("grid") or {}, board.get("quad_in_full_png")
+    marker = aruco_marker(board)
+    if marker is not None:
+        return meta if not quad else {**meta, "preset": "aruco", **marker, "points": [
+            {"name": n, "xy": list(map(float, p))} for n, p in zip(("tl", "tr", "br", "bl"), quad)]}
+    if "charuco" in str(board.get("pattern", "")).lower():
+        if not quad or not all(k in grid for k in ("columns", "rows", "dictionary")):
+            return meta
+        cols, rows = grid["columns"], grid["rows"]
+        squares = np.float32([[0, 0], [cols, 0], [cols, rows], [0, rows]])
+        H = cv2.getPerspectiveTransform(squares, np.float32(quad))
+        inner = [[c, r] for r in range(1, rows) for c in range(1, cols)]  # by id, as cv2.aruco.CharucoBoard numbers them
+        xy = cv2.perspectiveTransform(np.float64(inner).reshape(-1, 1, 2), H.astype(np.float64)).reshape(-1, 2)
+        return {**meta, "preset": "charuco", "cols": cols, "rows": rows, "dictionary": grid["dictionary"],
+                "marker_ratio": grid.get("marker_ratio", 0.7), "refine": "chessboard",
+                "points": [{"name": str(i), "xy": np.round(p, 3).tolist()} for i, p in enumerate(xy)]}
+    if folder is not None:
         mask = cv2.imread(os.path.join(folder, "mask.png"), cv2.IMREAD_GRAYSCALE)
         x, y, w, h = cv2.boundingRect((mask > 127).astype(np.uint8))
         corners = chessboard_in(cv2.imread(os.path.join(folder, "full.png")), (x, y, x + w, y + h))
         if corners is not None:
-            names, xy = corners
             return {**meta, "refine": "chessboard",
-                    "points": [{"name": n, "xy": np.round(p, 3).tolist()} for n, p in zip(names, xy)]}
-    grid, quad = board.get("grid") or {}, board.get("quad_in_full_png")
-    marker = aruco_marker(board)
-    if marker is not None and quad:
-        return {**meta, "preset": "aruco", **marker, "points": [{"name": n, "xy": list(map(float, p))}
-                                                               for n, p in zip(("tl", "tr", "br", "bl"), quad)]}
-    if "charuco" not in str(board.get("pattern", "")).lower() or not quad \
-            or not all(k in grid for k in ("columns", "rows", "dictionary")):
-        return meta
-    cols, rows = grid["columns"], grid["rows"]
-    squares = np.float32([[0, 0], [cols, 0], [cols, rows], [0, rows]])
-    H = cv2.getPerspectiveTransform(squares, np.float32(quad))
-    inner = [[c, r] for r in range(1, rows) for c in range(1, cols)]  # by id, as cv2.aruco.CharucoBoard numbers them
-    xy = cv2.perspectiveTransform(np.float64(inner).reshape(-1, 1, 2), H.astype(np.float64)).reshape(-1, 2)
-    return {**meta, "preset": "charuco", "cols": cols, "rows": rows, "dictionary": grid["dictionary"],
-            "marker_ratio": grid.get("marker_ratio", 0.7), "refine": "chessboard",
-            "points": [{"name": str(i), "xy": np.round(p, 3).tolist()} for i, p in enumerate(xy)]}
+                    "points": [{"name": n, "xy": np.round(p, 3).tolist()} for n, p in zip(*corners)]}
+    return meta
 
 
 def degrade(name, src, work, occluders):
