@@ -97,7 +97,8 @@ class Find:
         size: (w, h) of the photo.
         present, agreement, likeness, bbox: the masks' evidence (see the module docstring);
             present and bbox are None for a video frame posed from the last one without a model
-            run (Segmenter.track).
+            run (Segmenter.track); bbox is None for a ChArUco board or a marker the masks missed
+            and OpenCV's detector named.
         zoom: (x0, y0, x1, y1) of the closer look that was kept, or None.
         camera_pose: {"rvec", "tvec" (mm), "reprojection_error"} or None (needs intrinsics and
             the printed size).
