@@ -177,6 +177,19 @@ def tracking_window(quad, size, margin=TRACK_MARGIN):
     return square_window((x0 + x1) / 2, (y0 + y1) / 2, side, size)
 
 
+def within_window(quad, window, size, tolerance=0.01):
+    """Whether a quad lies inside a window of the photo, clear of its sides by `tolerance` of its
+    width (as cut_edges judges the photo's border), but for the sides on the photo's border (a page
+    may run on out of the photo there). A quad at or past another side is one the window cut: its
+    masks saw only part of the page, and posed that part as if it were all of it."""
+    W, H = size
+    x0, y0, x1, y1 = window
+    near = tolerance * (x1 - x0)
+    xs, ys = np.asarray(quad, np.float64).T
+    return bool((x0 <= 0 or xs.min() > x0 - 0.5 + near) and (x1 >= W or xs.max() < x1 - 0.5 - near)
+                and (y0 <= 0 or ys.min() > y0 - 0.5 + near) and (y1 >= H or ys.max() < y1 - 0.5 - near))
+
+
 def square_window(cx, cy, side, size):
     """The square of whole pixels, `side` wide, centred on (cx, cy) as nearly as the photo allows:
     (x0, y0, x1, y1) inside a photo of size (W, H)."""

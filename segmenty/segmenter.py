@@ -232,8 +232,8 @@ class Segmenter:
         first: where it still explains the frame (the calibrated decision), that is the answer,
         without a model run (its `present` and `bbox`, the masks' evidence, are None). Otherwise
         the model looks only at a square window around it (find.tracking_window), without the
-        mirror view; if that finds nothing, a whole look follows. Both are faster and steadier
-        than whole looks. Masks, when asked for, always come from a model run.
+        mirror view; if that finds nothing, or a page that runs on past the window (the window
+        saw only part of it), a whole look follows. Both are faster and steadier than whole looks. Masks, when asked for, always come from a model run.
 
         Args:
             image: the frame, as for find().
@@ -261,7 +261,9 @@ class Segmenter:
         else:  # the pattern filled most of the frame: look at all of it, and start the pose where it was
             full, _ = self._looks([photo])[0]
         result = self._answer(photo, full, window, masks, prior=prior)
-        return result if result.found else self._run([photo], masks)[0]
+        if result.found and (window is None or find.within_window(result.quad, window, size)):
+            return result
+        return self._run([photo], masks)[0]
 
     def as_rgb(self, image, channels="rgb"):
         """An image as an RGB uint8 array; InvalidArgument (Keras-style) for anything else."""

@@ -119,6 +119,33 @@ def test_tracking_a_chessboard_follows_its_corners_without_registering(clip, mon
     assert np.abs(tracked.quad - seg.find(frame, channels="bgr").quad).max() < 0.5  # as a whole look places it
 
 
+def test_a_page_the_tracking_window_cuts_is_looked_for_in_the_whole_frame(clip, monkeypatch):
+    # After a cut to another shot, the window around the last find holds only part of the board,
+    # and its masks pose that part as if it were all of it: a page that runs on past the window.
+    # The whole frame is looked at instead.
+    import dataclasses
+    pattern, path, quads = clip
+    seg = segmenter(pattern, calibrated=True)
+    frame = cv2.VideoCapture(path).read()[1]
+    whole = seg.find(frame, channels="bgr")
+    away = np.float64([[1, 0, -60], [0, 1, 25], [0, 0, 1]])  # where the board was in the shot before
+    before = dataclasses.replace(whole, quad=geometry.project(away, whole.quad), homography=away @ whole.homography)
+    window = find.tracking_window(before.quad, SIZE)
+    short = dataclasses.replace(whole, quad=np.clip(whole.quad, 0, window[2] - 0.5))  # cut at the window's right side
+    answer = seg._answer
+    monkeypatch.setattr(seg, "_answer", lambda photo, full, zoom, masks, prior=None:
+                        short if zoom == window else answer(photo, full, zoom, masks, prior))
+    tracked = seg.track(frame, before, channels="bgr")
+    assert tracked.found and np.abs(tracked.quad - whole.quad).max() < 0.5
+
+
+def test_within_window_lets_a_page_run_on_only_past_the_photo_s_border():
+    window = (0, 20, 100, 120)  # its left side on the photo's border
+    assert find.within_window([[-30, 30], [90, 30], [90, 110], [-30, 110]], window, (320, 240))
+    assert not find.within_window([[10, 30], [130, 30], [130, 110], [10, 110]], window, (320, 240))
+    assert not find.within_window([[10, 10], [90, 10], [90, 110], [10, 110]], window, (320, 240))
+
+
 def test_tracking_looks_again_where_the_last_pose_no_longer_explains_the_frame(clip):
     pattern, path, quads = clip
     seg = segmenter(pattern, calibrated=True)
