@@ -472,11 +472,10 @@ def pose_from_prior(gray, page, prior, calibration):
     A chessboard's corners near where the prior puts them place it first (refined_points): a
     frame moves it by a fraction of a square, and that costs a third of a registration. Where
     they don't fit, or the pose they give doesn't explain the photo, the page is registered."""
-    if page.refine == "chessboard" and page.grid:
-        H, _, usable = refined_points(gray, page, prior)
-        evidence = _explaining(gray, page, H, calibration) if usable.any() else None
-        if evidence is not None:
-            return H, evidence
+    H, _, usable = refined_points(gray, page, prior)  # none usable but on a chessboard
+    evidence = _explaining(gray, page, H, calibration) if usable.any() else None
+    if evidence is not None:
+        return H, evidence
     H, _ = pose.register(gray, page.picture, page.size, prior, levels=registration_levels(page)[-1:])
     evidence = _explaining(gray, page, H, calibration)
     return (H, evidence) if evidence is not None else (None, None)
@@ -613,8 +612,7 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
         # the page a period off as well as right, and with part of it out of view or covered,
         # such a pose can score a little better than the right one.
         doubtful = evidence is None or score_of(evidence, calibration or UNCALIBRATED) < 0.5
-        placeable = page.refine == "chessboard" and page.grid or page.marker
-        if placeable and (evidence is None or evidence < CLEAR_FIT) and (cut or doubtful):
+        if page.placeable and (evidence is None or evidence < CLEAR_FIT) and (cut or doubtful):
             corner_H, corner_evidence = pose_from_corners(gray, page, component)
             if corner_evidence is not None and (evidence is None or corner_evidence > evidence):
                 H, evidence = corner_H, corner_evidence

@@ -73,6 +73,12 @@ class Page:
         return bool(self.charuco or self.marker)
 
     @property
+    def placeable(self):
+        """Whether OpenCV's detectors can place this page through its points: a chessboard's
+        (or ChArUco board's) grid of corners, or a marker's corners (find.pose_from_corners)."""
+        return bool(self.refine == "chessboard" and self.grid or self.marker)
+
+    @property
     def corner_window(self):
         """How far, as a share of a square, a corner's sub-pixel search may look (pose.refine_chessboard):
         less on a ChArUco board, whose markers' edges lie near its corners."""

@@ -233,19 +233,26 @@ def chessboard_placements(gray, points, grid, least=(3, 3)):
     return placements
 
 
-_last_corners = None  # (a weak reference to a photo, its corners): a photo's candidates share one search
+_per_photo = {}  # search name -> (a weak reference to a photo, its key, the result)
+
+
+def _once_per_photo(name, gray, key, search):
+    """search(), or what it gave last time for this very photo and key: a photo's candidates (and
+    the decisions run on it again) share one detector run."""
+    cached = _per_photo.get(name)
+    if cached is not None and cached[0]() is gray and cached[1] == key:
+        return cached[2]
+    result = search()
+    _per_photo[name] = (weakref.ref(gray), key, result)
+    return result
 
 
 def _corners_in_view(gray, least):
     """The (rows, cols, 2) grid of inner corners findChessboardCornersSB follows in the photo, or None."""
-    global _last_corners
-    cached = _last_corners
-    if cached is not None and cached[0]() is gray and cached[1] == least:
-        return cached[2]
-    found, corners, meta = cv2.findChessboardCornersSBWithMeta(gray, least, cv2.CALIB_CB_LARGER)
-    seen = corners.reshape(*meta.shape, 2) if found and meta is not None else None
-    _last_corners = (weakref.ref(gray), least, seen)
-    return seen
+    def search():
+        found, corners, meta = cv2.findChessboardCornersSBWithMeta(gray, least, cv2.CALIB_CB_LARGER)
+        return corners.reshape(*meta.shape, 2) if found and meta is not None else None
+    return _once_per_photo("chessboard", gray, least, search)
 
 
 def charuco_placements(gray, points, charuco):
@@ -265,29 +272,24 @@ def charuco_placements(gray, points, charuco):
     return [H] if H is not None and agreeing.sum() >= 6 else []
 
 
-_last_charuco = None  # as _last_corners
-
-
 def _charuco_in_view(gray, charuco):
     """(M x 2 corners, M ids) CharucoDetector finds in the photo, or (None, None)."""
-    global _last_charuco
-    key = tuple(charuco[k] for k in ("cols", "rows", "dictionary", "marker_ratio"))
-    cached = _last_charuco
-    if cached is not None and cached[0]() is gray and cached[1] == key:
-        return cached[2]
-    cols, rows, dictionary, ratio = key
-    board = cv2.aruco.CharucoBoard((cols, rows), 1.0, float(ratio),
-                                   cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)))
-    detector = cv2.aruco.CharucoDetector(board, cv2.aruco.CharucoParameters(), _detector_parameters(gray))
-    seen = (None, None)
-    for image, scale in _pyramid(gray):
-        corners, ids, _, _ = detector.detectBoard(image)
-        if ids is not None and len(ids) > (0 if seen[1] is None else len(seen[1])):
-            seen = (_unscaled(corners.reshape(-1, 2), scale), ids.ravel())
-        if seen[1] is not None and len(seen[1]) >= 6:  # enough to place it (charuco_placements)
-            break
-    _last_charuco = (weakref.ref(gray), key, seen)
-    return seen
+    cols, rows, dictionary, ratio = key = (charuco["cols"], charuco["rows"], charuco["dictionary"],
+                                           charuco["marker_ratio"])
+
+    def search():
+        board = cv2.aruco.CharucoBoard((cols, rows), 1.0, float(ratio),
+                                       cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, dictionary)))
+        detector = cv2.aruco.CharucoDetector(board, cv2.aruco.CharucoParameters(), _detector_parameters(gray))
+        seen = (None, None)
+        for image, scale in _pyramid(gray):
+            corners, ids, _, _ = detector.detectBoard(image)
+            if ids is not None and len(ids) > (0 if seen[1] is None else len(seen[1])):
+                seen = (_unscaled(corners.reshape(-1, 2), scale), ids.ravel())
+            if seen[1] is not None and len(seen[1]) >= 6:  # enough to place it (charuco_placements)
+                break
+        return seen
+    return _once_per_photo("charuco", gray, key, search)
 
 
 def _pyramid(gray):
@@ -327,6 +329,13 @@ def marker_placements(gray, points, marker):
         points: 4 x 2, the marker's corners in full.png, as the detector lists them.
         marker: Page.marker.
     """
+    seen = _once_per_photo("marker", gray, (marker["dictionary"], marker["marker_id"]),
+                           lambda: _markers_in_view(gray, marker))
+    return [cv2.getPerspectiveTransform(np.float32(points), np.float32(c)).astype(np.float64) for c in seen]
+
+
+def _markers_in_view(gray, marker):
+    """The 4 x 2 corners of each marker of the page's id ArucoDetector finds in the photo."""
     dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, marker["dictionary"]))
     detector = cv2.aruco.ArucoDetector(dictionary, _detector_parameters(gray))
     for image, scale in _pyramid(gray):
@@ -334,7 +343,7 @@ def marker_placements(gray, points, marker):
         found = [_unscaled(np.reshape(c, (4, 2)), scale) for c, i in zip(corners, [] if ids is None else ids.ravel())
                  if i == marker["marker_id"]]
         if found:
-            return [cv2.getPerspectiveTransform(np.float32(points), np.float32(c)).astype(np.float64) for c in found]
+            return found
     return []
 
 

@@ -233,7 +233,8 @@ class Segmenter:
         without a model run (its `present` and `bbox`, the masks' evidence, are None). Otherwise
         the model looks only at a square window around it (find.tracking_window), without the
         mirror view; if that finds nothing, or a page that runs on past the window (the window
-        saw only part of it), a whole look follows. Both are faster and steadier than whole looks. Masks, when asked for, always come from a model run.
+        saw only part of it), a whole look follows. Both are faster and steadier than whole
+        looks. Masks, when asked for, always come from a model run.
 
         Args:
             image: the frame, as for find().
