@@ -202,13 +202,14 @@ def refine_chessboard(gray, H, points, grid, window=CHESSBOARD_WINDOW, reach=0.3
 
 
 def chessboard_placements(gray, points, grid, least=(3, 3)):
-    """Homographies (full.png -> photo) that put a chessboard page's corners through the grid of
-    inner corners cv2.findChessboardCornersSB finds in the photo, [] where it finds none.
+    """Homographies (full.png -> photo) that put a chessboard page's corners through the inner
+    corners cv2.findChessboardCornersSB finds in the photo, grown over those around them
+    (grown_corners), [] where it finds none.
 
     With CALIB_CB_LARGER, OpenCV returns the largest grid of at least `least` corners it can
     follow, which may be any part of the board (the rest out of frame, dark or covered). Which of
     the page's corners they are is not known: the page is placed at every position and turn
-    where that grid fits in its own, one homography each.
+    where those corners fit in its own, one homography each.
 
     Args:
         gray: uint8 H x W, the photo in gray.
@@ -216,21 +217,158 @@ def chessboard_placements(gray, points, grid, least=(3, 3)):
         grid: (rows, cols) of `points`.
         least: (cols, rows), the smallest grid that counts.
     """
-    seen = _corners_in_view(gray, least)
+    seen = _corners_in_view(gray, least, tuple(grid))
     if seen is None:
         return []
+    index, xy = seen
     page = np.asarray(points, np.float64).reshape(*grid, 2)
     placements = []
     for turns in range(4):
-        turned = np.rot90(seen, turns)
-        rows, cols = turned.shape[:2]
+        turned = index
+        for _ in range(turns):  # a quarter turn of the lattice: (row, col) -> (col, -row)
+            turned = np.stack([turned[:, 1], -turned[:, 0]], axis=1)
+        turned = turned - turned.min(axis=0)
+        rows, cols = turned.max(axis=0) + 1
         for r in range(grid[0] - rows + 1):
             for c in range(grid[1] - cols + 1):
-                H, _ = cv2.findHomography(np.float32(page[r:r + rows, c:c + cols].reshape(-1, 2)),
-                                          np.float32(turned.reshape(-1, 2)), 0)
+                H, _ = cv2.findHomography(np.float32(page[turned[:, 0] + r, turned[:, 1] + c]), np.float32(xy), 0)
                 if H is not None:
                     placements.append(H / H[2, 2])
     return placements
+
+
+GROW_REACH = 0.3  # grown_corners: a corner found further than this share of a square from where its neighbours put it is not one
+SADDLE_SAMPLE = 0.3  # ... whose four squares are sampled this share of a step along each diagonal from it
+SADDLE_CONTRAST = 0.3  # ... and differ by at least this share of the contrast at the corners OpenCV followed
+
+
+def grown_corners(gray, grid_xy, limit):
+    """The inner corners of a chessboard around a grid of them that OpenCV followed, as
+    (index: N x 2 (row, col), xy: N x 2), the followed grid's own first.
+
+    findChessboardCornersSB follows a grid only while all of it stays regular: at a steep angle,
+    in dim light or at the photo's edge, that may be a few rows of a board whose other corners
+    are plain to see. A page placed through a few corners is extrapolated far off, too far for
+    the registration to recover. Here each corner next to the known ones is looked for where the
+    known ones nearest to it put it (a homography through them), refined (cv2.cornerSubPix), and
+    kept if it is a chessboard corner that continues the board: its four squares dark and light
+    crosswise, in the colours the board's alternation asks for there. Growing stops where no
+    neighbour is kept, or where the corners would no longer fit in the page's `limit` (rows, cols)
+    either way round.
+    """
+    rows, cols = grid_xy.shape[:2]
+    known = {(r, c): grid_xy[r, c].astype(np.float64) for r in range(rows) for c in range(cols)}
+    step = grid_step(grid_xy)
+    if step < 6:  # squares of a few pixels: nothing to refine
+        return _as_arrays(known)
+    smooth = cv2.blur(gray, (max(1, round(step / 6)),) * 2).astype(np.float32)
+    # In a dim, steep view OpenCV's grid may skip a column: a column a square off has its squares'
+    # colours the wrong way round, one further off is off the lattice of the rest. Neither seeds;
+    # which check goes first matters where both fail, and the seed that grows the most wins.
+    best = known
+    for colours_first in (True, False):
+        seed = _seed(known, smooth, step, colours_first)
+        if seed is not None:
+            grown = _grow(gray, smooth, step, limit, *seed)
+            best = grown if len(grown) > len(best) else best
+    return _as_arrays(best)
+
+
+def _seed(known, smooth, step, colours_first):
+    """(The corners OpenCV followed that agree in their squares' colours and lie on one lattice,
+    the sign of an even corner's _saddle, the median contrast), or None where too few do."""
+    for check in ("colours", "lattice") if colours_first else ("lattice", "colours"):
+        saddles = []
+        for k in known:
+            local = _predicted(known, k)
+            saddles.append(np.nan if local is None else _saddle(smooth, known[k], *local[1:]) * (-1) ** sum(k))
+        saddles = np.array(saddles)
+        if not np.isfinite(saddles).any():
+            return None
+        parity = np.sign(np.median(saddles[np.isfinite(saddles)]))
+        if check == "colours":
+            keep = ~(np.isfinite(saddles) & (np.sign(saddles) != parity))
+        else:
+            _, keep = fit_through_points(np.float32(list(known))[:, ::-1], np.float32(list(known.values())),
+                                         max(1.0, 0.05 * step))
+        if keep.sum() < 6:
+            return None
+        known = {k: xy for (k, xy), kept in zip(known.items(), keep) if kept}
+    kept = saddles[np.isfinite(saddles) & keep]
+    return (known, parity, float(np.median(np.abs(kept)))) if len(kept) else None
+
+
+def _grow(gray, smooth, step, limit, known, parity, contrast):
+    """The corners grown from `known` (see grown_corners), a dict (row, col) -> xy."""
+    known = dict(known)
+    win = int(np.clip(round(CHESSBOARD_WINDOW * step), 2, 25))
+    h, w = gray.shape
+    rejected = set()
+    while True:
+        frontier = {(r + dr, c + dc) for r, c in known for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1))}
+        frontier = [k for k in frontier - set(known) - rejected if _fits(known, k, limit)]
+        predicted = {k: _predicted(known, k) for k in frontier}
+        predicted = {k: p for k, p in predicted.items()
+                     if p is not None and win + 1 < p[0][0] < w - win - 2 and win + 1 < p[0][1] < h - win - 2}
+        rejected.update(set(frontier) - set(predicted))
+        if not predicted:
+            return known
+        keys = list(predicted)
+        start = np.float32([predicted[k][0] for k in keys]).reshape(-1, 1, 2)
+        moved = cv2.cornerSubPix(gray, start.copy(), (win, win), (-1, -1),
+                                 (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.01)).reshape(-1, 2)
+        grew = False
+        for k, xy, before in zip(keys, moved.astype(np.float64), start.reshape(-1, 2)):
+            saddle = _saddle(smooth, xy, *predicted[k][1:])
+            if (np.linalg.norm(xy - before) < GROW_REACH * step and np.isfinite(saddle)
+                    and np.sign(saddle) == parity * (-1) ** sum(k)
+                    and abs(saddle) >= SADDLE_CONTRAST * contrast and _fits(known, k, limit)):
+                known[k] = xy
+                grew = True
+            else:
+                rejected.add(k)
+        if not grew:
+            return known
+
+
+def _as_arrays(known):
+    keys = list(known)
+    index = np.array(keys, int)
+    return index - index.min(axis=0), np.array([known[k] for k in keys], np.float64)
+
+
+def _fits(known, key, limit):
+    """Whether the corners, with `key`, still span no more rows and columns than the page has, either way round."""
+    index = np.array(list(known) + [key])
+    rows, cols = index.max(axis=0) - index.min(axis=0) + 1
+    return (rows <= limit[0] and cols <= limit[1]) or (rows <= limit[1] and cols <= limit[0])
+
+
+def _predicted(known, key, nearest=8):
+    """Where the known corners nearest to `key` (in rows and columns) put it, and the steps to its
+    next column and row there, from a homography through them; None where they are all in a line."""
+    keys = sorted(known, key=lambda k: abs(k[0] - key[0]) + abs(k[1] - key[1]))[:nearest]
+    index = np.float32(keys)
+    if len(keys) < 4 or np.linalg.matrix_rank(np.c_[index, np.ones(len(keys))]) < 3:
+        return None
+    H, _ = cv2.findHomography(index[:, ::-1], np.float32([known[k] for k in keys]), 0)
+    if H is None:
+        return None
+    r, c = key
+    at, right, below = geometry.project(H, [(c, r), (c + 1, r), (c, r + 1)])
+    return at, right - at, below - at
+
+
+def _saddle(smooth, xy, u, v):
+    """How much a corner's two diagonal pairs of squares differ, positive where the pair towards
+    +u+v (its next column and row) is the lighter; NaN where the pairs themselves differ."""
+    spots = np.float32([xy + SADDLE_SAMPLE * (a * u + b * v) for a, b in ((1, 1), (-1, -1), (1, -1), (-1, 1))])
+    h, w = smooth.shape
+    if not ((spots >= 0).all() and (spots[:, 0] <= w - 1).all() and (spots[:, 1] <= h - 1).all()):
+        return np.nan
+    a, b, c, d = cv2.remap(smooth, spots[:, None, 0], spots[:, None, 1], cv2.INTER_LINEAR).ravel()
+    between = (a + b - c - d) / 2
+    return float(between) if abs(between) > 2 * max(abs(a - b), abs(c - d)) else np.nan
 
 
 _per_photo = {}  # search name -> (a weak reference to a photo, its key, the result)
@@ -247,12 +385,15 @@ def _once_per_photo(name, gray, key, search):
     return result
 
 
-def _corners_in_view(gray, least):
-    """The (rows, cols, 2) grid of inner corners findChessboardCornersSB follows in the photo, or None."""
+def _corners_in_view(gray, least, limit):
+    """The inner corners findChessboardCornersSB follows in the photo, grown (grown_corners) up to
+    `limit` (rows, cols): (index N x 2, xy N x 2), or None."""
     def search():
         found, corners, meta = cv2.findChessboardCornersSBWithMeta(gray, least, cv2.CALIB_CB_LARGER)
-        return corners.reshape(*meta.shape, 2) if found and meta is not None else None
-    return _once_per_photo("chessboard", gray, least, search)
+        if not found or meta is None:
+            return None
+        return grown_corners(gray, corners.reshape(*meta.shape, 2).astype(np.float64), limit)
+    return _once_per_photo("chessboard", gray, (least, limit), search)
 
 
 def charuco_placements(gray, points, charuco):

@@ -86,6 +86,38 @@ def test_the_corners_in_view_place_the_chessboard_where_it_is(chess):
                                       chess.points, chess.grid) == []  # no board in view
 
 
+STEEP = [[60, 200], [520, 90], [600, 250], [20, 420]]  # seen at a slant, its far side foreshortened
+
+
+def test_a_few_corners_grow_over_the_rest_of_the_board(chess):
+    # OpenCV may follow 3 x 3 corners of a board seen at a slant in dim light: grown from them,
+    # every inner corner in view is found, where it is, in its row and column.
+    H_true = pose_at(chess, STEEP)
+    photo = photo_of(chess, H_true)
+    truth = geometry.project(H_true, chess.points).reshape(*chess.grid, 2)
+    seed = truth[2:5, 3:6] + np.random.default_rng(0).normal(0, 0.1, (3, 3, 2))
+    index, xy = pose.grown_corners(photo, seed, chess.grid)
+    assert len(index) == truth.size // 2  # all 54
+    rows, cols = index[:, 0] - index[0, 0] + 2, index[:, 1] - index[0, 1] + 3  # the seed's first is (2, 3)
+    assert np.median(np.linalg.norm(xy - truth[rows, cols], axis=1)) < 0.3
+    assert np.linalg.norm(xy - truth[rows, cols], axis=1).max() < 1.0
+
+
+def test_growing_drops_a_column_off_the_lattice_and_stops_at_the_board(chess):
+    # A column OpenCV put a square off (seen in dim, steep views) is not grown from; and the
+    # growth stops at the board's edge, not in the paper or the wall.
+    H_true = pose_at(chess, TILTED)
+    photo = photo_of(chess, H_true)
+    truth = geometry.project(H_true, chess.points).reshape(*chess.grid, 2)
+    seed = truth[1:4, 2:5].copy()
+    seed[:, 0] = truth[1:4, 1]  # the seed's first column is really the board's second, a column left
+    index, xy = pose.grown_corners(photo, seed, chess.grid)
+    assert len(index) == truth.size // 2
+    rows, cols = index[:, 0] - index[0, 0], index[:, 1] - index[0, 1]
+    first = np.linalg.norm(xy - truth[0, 0], axis=1).argmin()  # the board's first corner is grown
+    np.testing.assert_allclose(xy - xy[first], truth[rows - rows[first], cols - cols[first]] - truth[0, 0], atol=1.0)
+
+
 def test_a_cut_chessboard_whose_mask_stops_short_is_posed_through_its_corners(chess, monkeypatch):
     # Out of frame, and the mask a quarter short of the outer squares: the search from the mask
     # settles on a wrong perspective (measured: 280 px off at the corners); the corners OpenCV
