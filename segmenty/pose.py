@@ -265,10 +265,11 @@ def grown_corners(gray, grid_xy, limit):
     # In a dim, steep view OpenCV's grid may skip a column: a column a square off has its squares'
     # colours the wrong way round, one further off is off the lattice of the rest. Neither seeds;
     # which check goes first matters where both fail, and the seed that grows the most wins.
-    best = known
+    best, tried = known, []
     for colours_first in (True, False):
         seed = _seed(known, smooth, step, colours_first)
-        if seed is not None:
+        if seed is not None and set(seed[0]) not in tried:  # mostly both checks keep the same corners
+            tried.append(set(seed[0]))
             grown = _grow(gray, smooth, step, limit, *seed)
             best = grown if len(grown) > len(best) else best
     return _as_arrays(best)
@@ -278,9 +279,9 @@ def _seed(known, smooth, step, colours_first):
     """(The corners OpenCV followed that agree in their squares' colours and lie on one lattice,
     the sign of an even corner's _saddle, the median contrast), or None where too few do."""
     for check in ("colours", "lattice") if colours_first else ("lattice", "colours"):
-        saddles = []
+        saddles, arrays = [], _arrays(known)
         for k in known:
-            local = _predicted(known, k)
+            local = _predicted(arrays, k)
             saddles.append(np.nan if local is None else _saddle(smooth, known[k], *local[1:]) * (-1) ** sum(k))
         saddles = np.array(saddles)
         if not np.isfinite(saddles).any():
@@ -307,7 +308,8 @@ def _grow(gray, smooth, step, limit, known, parity, contrast):
     while True:
         frontier = {(r + dr, c + dc) for r, c in known for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1))}
         frontier = [k for k in frontier - set(known) - rejected if _fits(known, k, limit)]
-        predicted = {k: _predicted(known, k) for k in frontier}
+        arrays = _arrays(known)
+        predicted = {k: _predicted(arrays, k) for k in frontier}
         predicted = {k: p for k, p in predicted.items()
                      if p is not None and win + 1 < p[0][0] < w - win - 2 and win + 1 < p[0][1] < h - win - 2}
         rejected.update(set(frontier) - set(predicted))
@@ -344,19 +346,46 @@ def _fits(known, key, limit):
     return (rows <= limit[0] and cols <= limit[1]) or (rows <= limit[1] and cols <= limit[0])
 
 
-def _predicted(known, key, nearest=8):
-    """Where the known corners nearest to `key` (in rows and columns) put it, and the steps to its
-    next column and row there, from a homography through them; None where they are all in a line."""
-    keys = sorted(known, key=lambda k: abs(k[0] - key[0]) + abs(k[1] - key[1]))[:nearest]
-    index = np.float32(keys)
-    if len(keys) < 4 or np.linalg.matrix_rank(np.c_[index, np.ones(len(keys))]) < 3:
+def _arrays(known):
+    """The known corners as arrays: (row, col) N x 2, xy N x 2."""
+    return np.array(list(known), np.float64), np.array(list(known.values()), np.float64)
+
+
+def _predicted(arrays, key, nearest=8):
+    """Where the known corners (_arrays) nearest to `key` (in rows and columns) put it, and the
+    steps to its next column and row there, from a homography through them; None where they are
+    all in a line."""
+    keys, points = arrays
+    order = np.argsort(np.abs(keys - key).sum(axis=1), kind="stable")[:nearest]
+    index = keys[order][:, ::-1] - key[::-1]  # (col, row), from the key
+    centred = index - index.mean(axis=0)
+    if len(order) < 4 or np.linalg.det(centred.T @ centred) < 1e-6:  # all in a line
         return None
-    H, _ = cv2.findHomography(index[:, ::-1], np.float32([known[k] for k in keys]), 0)
+    xy = points[order]
+    H = _homography(index, xy - xy[0])
     if H is None:
         return None
-    r, c = key
-    at, right, below = geometry.project(H, [(c, r), (c + 1, r), (c, r + 1)])
+    at, right, below = geometry.project(H, [(0, 0), (1, 0), (0, 1)]) + xy[0]
     return at, right - at, below - at
+
+
+def _homography(src, dst):
+    """The least-squares homography through N >= 4 point pairs (the direct linear transform, on
+    points scaled to unit size): a growth step makes a hundred of these, and cv2.findHomography's
+    own refinement makes each 5x slower."""
+    scale = [max(np.abs(p).max(), 1e-9) for p in (src, dst)]
+    (x, y), (u, v) = (src / scale[0]).T, (dst / scale[1]).T
+    n = len(x)
+    A = np.zeros((2 * n, 9))
+    A[:n, 0], A[:n, 1], A[:n, 2] = x, y, 1
+    A[n:, 3], A[n:, 4], A[n:, 5] = x, y, 1
+    A[:n, 6:] = -u[:, None] * A[:n, :3]
+    A[n:, 6:] = -v[:, None] * A[n:, 3:6]
+    H = np.linalg.svd(A)[2][-1].reshape(3, 3)
+    if abs(H[2, 2]) < 1e-12:
+        return None
+    H = np.diag([scale[1], scale[1], 1.0]) @ H @ np.diag([1 / scale[0], 1 / scale[0], 1.0])
+    return H / H[2, 2]
 
 
 def _saddle(smooth, xy, u, v):
