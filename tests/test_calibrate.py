@@ -99,3 +99,27 @@ def test_calibration_counts_right_poses_misses_and_false_finds(tmp_path, monkeyp
     true_evidence, false_evidence, missed = seen[0]
     assert true_evidence == [0.9] * 4 and missed == 4  # half a page off is a miss, not a false find
     assert false_evidence == [0.3] * 8  # the eight samples without the pattern
+
+
+def test_a_saved_model_is_calibrated_as_a_cpu_runs_it(tmp_path, monkeypatch):
+    # A model trained in bf16 gives other masks in bf16 than in float32, which test_segmenter.py
+    # runs on a CPU: its threshold moved by 0.1. calibrate_segmenter.py measures float32, as training does.
+    import keras
+    from helpers import NAMES
+    from segmenty import model as models
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        config = models.preset_config("tiny")
+        net = models.build_model(config, NAMES)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    path = str(tmp_path / "bf16.keras")
+    models.save(net, path, {"preset": "tiny", "image_size": 32, "mask_names": NAMES, "epochs": 0, "config": config})
+    seen = []
+    monkeypatch.setattr(calibrate, "calibrate_model",
+                        lambda predictor, info, *a: seen.append(predictor.net) or {"page": None, "decision": None})
+    calibrate.update(path, "pattern", "background")
+    assert {layer.dtype_policy.name for layer in seen[0].layers[1:-1]} == {"float32"}
+    reloaded, _ = models.load(path)
+    assert {layer.dtype_policy.name for layer in reloaded.layers[1:-1]} == {"mixed_bfloat16"}  # saved as trained
