@@ -8,8 +8,9 @@ Pure numpy/OpenCV, no model, no files:
   coarse to fine), which brings the pose to a fraction of a pixel where the photo allows it.
 - `refine_chessboard`: chessboard corners found to sub-pixel precision (cv2.cornerSubPix) near
   where the pose puts them; `fit_through_points` and `local_corners` pose the page through them.
-- `chessboard_placements`, `fitted_to_corners`: a chessboard page placed through the corners
-  OpenCV finds in view (cv2.findChessboardCornersSB), however few, then grown outward;
+- `chessboard_placements`, `grown_corners`, `fitted_to_corners`: a chessboard page placed through
+  the corners OpenCV finds in view (cv2.findChessboardCornersSB), however few, grown over the
+  board's other corners, then fitted to them;
   `charuco_placements`: a ChArUco board's, through the corners its markers name (CharucoDetector);
   `marker_placements`: an ArUco marker's, through its corners (ArucoDetector).
 - `match`: how well a posed page explains the photo, tile by tile: the evidence of a find.
@@ -244,7 +245,7 @@ SADDLE_CONTRAST = 0.3  # ... and differ by at least this share of the contrast a
 
 def grown_corners(gray, grid_xy, limit):
     """The inner corners of a chessboard around a grid of them that OpenCV followed, as
-    (index: N x 2 (row, col), xy: N x 2), the followed grid's own first.
+    (index: N x 2 (row, col), xy: N x 2), those of the followed grid that were kept first.
 
     findChessboardCornersSB follows a grid only while all of it stays regular: at a steep angle,
     in dim light or at the photo's edge, that may be a few rows of a board whose other corners
@@ -260,7 +261,7 @@ def grown_corners(gray, grid_xy, limit):
     known = {(r, c): grid_xy[r, c].astype(np.float64) for r in range(rows) for c in range(cols)}
     step = grid_step(grid_xy)
     if step < 6:  # squares of a few pixels: nothing to refine
-        return _as_arrays(known)
+        return _as_result(known)
     smooth = cv2.blur(gray, (max(1, round(step / 6)),) * 2).astype(np.float32)
     # In a dim, steep view OpenCV's grid may skip a column: a column a square off has its squares'
     # colours the wrong way round, one further off is off the lattice of the rest. Neither seeds;
@@ -272,7 +273,7 @@ def grown_corners(gray, grid_xy, limit):
             tried.append(set(seed[0]))
             grown = _grow(gray, smooth, step, limit, *seed)
             best = grown if len(grown) > len(best) else best
-    return _as_arrays(best)
+    return _as_result(best)
 
 
 def _seed(known, smooth, step, colours_first):
@@ -333,7 +334,8 @@ def _grow(gray, smooth, step, limit, known, parity, contrast):
             return known
 
 
-def _as_arrays(known):
+def _as_result(known):
+    """grown_corners' answer: (row, col) from 0 N x 2, xy N x 2, in the order they became known."""
     keys = list(known)
     index = np.array(keys, int)
     return index - index.min(axis=0), np.array([known[k] for k in keys], np.float64)
