@@ -289,7 +289,9 @@ def _seed(known, smooth, step, colours_first):
             return None
         parity = np.sign(np.median(saddles[np.isfinite(saddles)]))
         if check == "colours":
-            keep = ~(np.isfinite(saddles) & (np.sign(saddles) != parity))
+            # Not a saddle at all: OpenCV followed the board's outer edge (light squares as light
+            # as the paper). Dropped too.
+            keep = np.isfinite(saddles) & (np.sign(saddles) == parity)
         else:
             _, keep = fit_through_points(np.float32(list(known))[:, ::-1], np.float32(list(known.values())),
                                          max(1.0, 0.05 * step))

@@ -118,6 +118,22 @@ def test_growing_drops_a_column_off_the_lattice_and_stops_at_the_board(chess):
     np.testing.assert_allclose(xy - xy[first], truth[rows - rows[first], cols - cols[first]] - truth[0, 0], atol=1.0)
 
 
+def test_corners_followed_along_the_boards_edge_do_not_seed_it(chess):
+    # In a dim view OpenCV may follow the board's outer edge as a row of corners (its light
+    # squares as light as the paper): a page placed through them lands a row off. They are not
+    # saddles, so growing starts from the rest, and every corner found is an inner one.
+    H_true = pose_at(chess, STEEP)
+    photo = photo_of(chess, H_true)
+    page = chess.points.reshape(*chess.grid, 2)
+    edge = geometry.project(H_true, page[-1] + (page[-1] - page[-2]))  # one row past the last inner row
+    truth = geometry.project(H_true, chess.points).reshape(*chess.grid, 2)
+    seed = np.concatenate([truth[-2:, 3:6], edge[None, 3:6]])
+    index, xy = pose.grown_corners(photo, seed, chess.grid)
+    assert len(index) == truth.size // 2
+    nearest = np.linalg.norm(xy[:, None] - truth.reshape(1, -1, 2), axis=2).min(axis=1)
+    assert nearest.max() < 1.0  # no point on the edge (a row away: 30-60 px here)
+
+
 def test_a_cut_chessboard_whose_mask_stops_short_is_posed_through_its_corners(chess, monkeypatch):
     # Out of frame, and the mask a quarter short of the outer squares: the search from the mask
     # settles on a wrong perspective (measured: 280 px off at the corners); the corners OpenCV
