@@ -263,9 +263,10 @@ def grown_corners(gray, grid_xy, limit):
     if step < 6:  # squares of a few pixels: nothing to refine
         return _as_result(known)
     smooth = cv2.blur(gray, (max(1, round(step / 6)),) * 2).astype(np.float32)
-    # In a dim, steep view OpenCV's grid may skip a column: a column a square off has its squares'
-    # colours the wrong way round, one further off is off the lattice of the rest. Neither seeds;
-    # which check goes first matters where both fail, and the seed that grows the most wins.
+    # In a dim, steep view OpenCV's grid may skip a column or run along the board's edge: a column
+    # a square off has its squares' colours the wrong way round, the edge has no saddles, and one
+    # further off is off the lattice of the rest. None of them seeds; which check goes first
+    # matters where both fail, and the seed that grows the most wins.
     best, tried = known, []
     for colours_first in (True, False):
         seed = _seed(known, smooth, step, colours_first)
@@ -293,8 +294,7 @@ def _seed(known, smooth, step, colours_first):
             # as the paper). Dropped too.
             keep = np.isfinite(saddles) & (np.sign(saddles) == parity)
         else:
-            _, keep = fit_through_points(np.float32(list(known))[:, ::-1], np.float32(list(known.values())),
-                                         max(1.0, 0.05 * step))
+            _, keep = fit_through_points(arrays[0][:, ::-1], arrays[1], max(1.0, 0.05 * step))
         if keep.sum() < 6:
             return None
         known = {k: xy for (k, xy), kept in zip(known.items(), keep) if kept}
