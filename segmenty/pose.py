@@ -140,17 +140,21 @@ def search(gray, page, page_size, H, side=96, scales=SEARCH_SCALES, reach=SEARCH
         w, h = round(tw * scale), round(th * scale)
         if w >= warped.shape[1] or h >= warped.shape[0]:
             continue
-        scores = cv2.matchTemplate(warped, _resized(page, (w, h)), cv2.TM_CCOEFF_NORMED)
         x0, y0 = 0, 0
+        area = warped
         if anchors is not None and len(anchors):
             # Anchor X lands at at + X * s * scale, against pad + X * s unmoved: a box of allowed `at`.
             moved_by = np.asarray(anchors, np.float64) * s * (w / tw - 1)
             lo = np.ceil(np.max(-moved_by - limit * s, axis=0) + (pad_x, pad_y)).astype(int)
             hi = np.floor(np.min(-moved_by + limit * s, axis=0) + (pad_x, pad_y)).astype(int)
-            lo, hi = np.maximum(lo, 0), np.minimum(hi, (scores.shape[1] - 1, scores.shape[0] - 1))
+            lo = np.maximum(lo, 0)
+            hi = np.minimum(hi, (warped.shape[1] - w, warped.shape[0] - h))
             if np.any(lo > hi):
                 continue
-            (x0, y0), scores = lo, scores[lo[1]:hi[1] + 1, lo[0]:hi[0] + 1]
+            # Only the allowed places are scored: the same scores, a fraction of the work.
+            x0, y0 = lo
+            area = warped[lo[1]:hi[1] + h, lo[0]:hi[0] + w]
+        scores = cv2.matchTemplate(area, _resized(page, (w, h)), cv2.TM_CCOEFF_NORMED)
         _, value, _, (x, y) = cv2.minMaxLoc(scores)
         if value > best[0]:
             best = (value, w / tw, (x + x0, y + y0))
