@@ -10,8 +10,10 @@
    turned each of four ways, moved and resized, is matched against the photo to find where it
    is exactly and which way up (pose_from_quad), and registered (pose.register), again without
    the tiles something covers (pose.covered). A page cut by the photo's border is extended past
-   it, and rebuilt from its own edges in view (geometry.pages_past_border). A chessboard whose
-   pose is doubtful or cut is also placed through the corners OpenCV finds in view
+   it, and rebuilt from its own edges in view (geometry.pages_past_border); of a cut page's
+   poses, the one that explains the photo best over the pixels they share wins (pose.explained),
+   since the median tile passes a page a row off too. A chessboard whose pose is doubtful or
+   cut is also placed through the corners OpenCV finds in view
    (pose_from_corners), and a ChArUco board or an ArUco marker through the corners OpenCV's
    detectors name, even where the masks missed it. For a chessboard or a ChArUco board, H is
    then fitted again through its inner corners found to sub-pixel precision
@@ -68,7 +70,6 @@ CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_fo
 ANCHOR_REACH = 0.05  # of the pattern area's diagonal
 JUDGED = pose.TILES ** 2 // 4  # a pose is judged on at least a quarter of the page's tiles in view
 CANDIDATES = 3  # a photo's mask components posed, largest first, until one is found
-CORNER_PLACEMENTS = 3  # pose_from_corners: this many of the best placements are registered and judged
 
 
 @dataclasses.dataclass
@@ -383,26 +384,37 @@ def pose_from_quad(gray, page, quad, past_border=None):
                 candidates.append((value, k, H))
     # A regular pattern turned and moved by one period can look almost right: unless the best
     # turn, registered, explains the photo nearly perfectly, the next best is registered too and
-    # the one that explains the photo better wins. Judged on the part in view only, a cut page's
-    # turns are told apart less surely: all its candidates are registered, at every level.
-    best, best_fit, best_evidence = None, -np.inf, None
+    # the one with the better evidence wins. A cut page's candidates are all registered: judged
+    # on the part in view, a page a row off passes the median tile as well as the right one, so
+    # the one that explains the photo best wins (most_explaining). Each is registered at the
+    # coarse level, the winner then at the finer ones.
+    registered = []
     levels = pose.ECC_LEVELS if cut else registration_levels(page)
     for _, _, H in sorted(candidates, key=lambda c: -c[0])[:None if cut else REGISTERED]:
-        H, _ = pose.register(gray, page.picture, page.size, H, levels=levels)
-        evidence = evidence_for(gray, page, H)
-        fit_value = -1.0 if evidence is None else evidence
-        if fit_value < CLEAR_FIT:  # part of the page may be covered: registered again without it
-            mask = pose.covered(gray, page.picture, page.size, H)
-            if mask is not None:
-                again, _ = pose.register(gray, page.picture, page.size, H, levels=levels, mask=mask)
+        H, _ = pose.register(gray, page.picture, page.size, H, levels=levels[:1])
+        evidence, mask = evidence_for(gray, page, H), None
+        if evidence is None or evidence < CLEAR_FIT:  # part of the page may be covered: registered again without it
+            covered = pose.covered(gray, page.picture, page.size, H)
+            if covered is not None:
+                again, _ = pose.register(gray, page.picture, page.size, H, levels=levels[:1], mask=covered)
                 evidence_again = evidence_for(gray, page, again)
-                if evidence_again is not None and evidence_again > fit_value:
-                    H, fit_value, evidence = again, evidence_again, evidence_again
-        if fit_value > best_fit:
-            best, best_fit, best_evidence = H, fit_value, evidence
-        if best_fit >= CLEAR_FIT:
+                if evidence_again is not None and (evidence is None or evidence_again > evidence):
+                    H, evidence, mask = again, evidence_again, covered
+        if geometry.degenerate(H, page.area, size):
+            continue
+        registered.append((-1.0 if evidence is None else evidence, H, evidence, mask))
+        if not cut and evidence is not None and evidence >= CLEAR_FIT:
             break
-    return best, best_evidence
+    if not registered:
+        return None, None
+    registered.sort(key=lambda c: -c[0])
+    judged = [c for c in registered if c[2] is not None] or registered[:1]
+    _, best, evidence, mask = judged[most_explaining(gray, page, [c[1] for c in judged]) if cut else 0]
+    if len(levels) > 1:
+        finer, _ = pose.register(gray, page.picture, page.size, best, levels=levels[1:], mask=mask)
+        if not geometry.degenerate(finer, page.area, size):
+            best, evidence = finer, evidence_for(gray, page, finer)
+    return best, evidence
 
 
 def in_view_match(gray, page, H):
@@ -420,8 +432,9 @@ def pose_from_corners(gray, page, component):
     Where the board runs out of frame or its mask stops short of the outer squares, the search
     from the mask's quad can settle on a wrong perspective: the part in view then says little
     about the rest. The corners themselves say it exactly. pose.chessboard_placements places
-    the page at every position where the grid of corners found fits; the best of them, ranked as
-    the turns are, are grown over the corners around them, registered, and judged. Only pages
+    the page at every position where the grid of corners found fits; of those whose picture
+    matches the photo at all, the one that explains it best (most_explaining) is fitted to the
+    corners around it, registered, and judged. Only pages
     over the candidate `component` (a bool mask) count, its centre inside them: another board
     elsewhere is another candidate's. With `component` None (a ChArUco board or a marker the masks
     missed), all of them count.
@@ -440,23 +453,46 @@ def pose_from_corners(gray, page, component):
         placements = [H for H in placements
                       if cv2.pointPolygonTest(np.float32(geometry.project(H, page.area)), centre, False) >= 0]
     # Ranked as the turns are (a small picture, the tiles in view), for speed: a grid of windows
-    # in a facade fits in the page at a hundred places.
+    # in a facade fits in the page at a hundred places. A placement whose picture runs against
+    # the photo (the squares' colours swapped) is not the page.
     judged = sorted(((in_view_match(gray, page, H), H) for H in placements), key=lambda c: -c[0])
+    judged = [H for value, H in judged if value > 0]
+    if not judged:
+        return None, None
+    # They all pass through the same corners: what tells them apart is the rest of the page in
+    # view (its margin, its other rows), which the median tile can overlook.
+    H = judged[most_explaining(gray, page, judged)]
+    if page.grid:
+        H = pose.fitted_to_corners(gray, H, page.points, page.grid, page.corner_window)
+    # A marker a few pixels wide is placed better by its corners than registered: both are judged.
+    registered, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page))
+    if page.grid:
+        registered = pose.fitted_to_corners(gray, registered, page.points, page.grid, page.corner_window)
     best, best_evidence = None, None
-    for _, H in [c for c in judged if c[0] > -1][:CORNER_PLACEMENTS]:
-        if page.grid:
-            H = pose.fitted_to_corners(gray, H, page.points, page.grid, page.corner_window)
-        # A marker a few pixels wide is placed better by its corners than registered: both are judged.
-        registered, _ = pose.register(gray, page.picture, page.size, H, levels=registration_levels(page))
-        if page.grid:
-            registered = pose.fitted_to_corners(gray, registered, page.points, page.grid, page.corner_window)
-        for H in ([H, registered] if page.marker else [registered]):
-            if geometry.degenerate(H, page.area, size):
-                continue
-            evidence = evidence_for(gray, page, H)
-            if evidence is not None and (best_evidence is None or evidence > best_evidence):
-                best, best_evidence = H, evidence
+    for H in ([H, registered] if page.marker else [registered]):
+        if geometry.degenerate(H, page.area, size):
+            continue
+        evidence = evidence_for(gray, page, H)
+        if evidence is not None and (best_evidence is None or evidence > best_evidence):
+            best, best_evidence = H, evidence
     return best, best_evidence
+
+
+def most_explaining(gray, page, poses):
+    """The index of the pose (of a list, best first by another measure) that best explains the
+    photo: each is compared with the best so far (better_explained)."""
+    best = 0
+    for i in range(1, len(poses)):
+        if better_explained(gray, page, poses[i], poses[best], False):
+            best = i
+    return best
+
+
+def better_explained(gray, page, H, other, otherwise):
+    """Whether pose H explains the photo better than `other` over the pixels both place the page
+    on (pose.explained), or `otherwise` where they share too few to tell."""
+    scores = pose.explained(gray, page.picture, page.size, [H, other])
+    return otherwise if scores is None else scores[0] > scores[1]
 
 
 def registration_levels(page):
@@ -607,14 +643,16 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
         cut = cut_edges(quad, size)
         past = geometry.pages_past_border(geometry.sides_in_view(component, size), page.aspect) if cut else None
         H, evidence = pose_from_quad(gray, page, quad, past)
-        # A chessboard's own corners, where the pose from the mask does not clearly explain the
-        # photo and the page runs on out of view or is doubtful. Not otherwise: the corners place
-        # the page a period off as well as right, and with part of it out of view or covered,
-        # such a pose can score a little better than the right one.
+        # A chessboard's own corners, where the page runs on out of view or the pose is doubtful.
+        # A cut page's two poses are compared over the pixels both place the page on
+        # (better_explained), not by their evidence: a page a row off passes the median tile too.
         doubtful = evidence is None or score_of(evidence, calibration or UNCALIBRATED) < 0.5
-        if page.placeable and (evidence is None or evidence < CLEAR_FIT) and (cut or doubtful):
+        if page.placeable and (cut or doubtful):
             corner_H, corner_evidence = pose_from_corners(gray, page, component)
-            if corner_evidence is not None and (evidence is None or corner_evidence > evidence):
+            better = corner_evidence is not None and (evidence is None or corner_evidence > evidence)
+            if corner_evidence is not None and evidence is not None and cut:
+                better = better_explained(gray, page, corner_H, H, better)
+            if better:
                 H, evidence = corner_H, corner_evidence
     if H is None or geometry.degenerate(H, page.area, size):
         return nothing

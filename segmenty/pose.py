@@ -632,6 +632,44 @@ def covered(gray, page, page_size, H, tiles=TILES):
     return mask
 
 
+def explained(gray, page, page_size, poses, side=ECC_SIDE):
+    """How well each pose's page picture matches the photo where all of them place the page: the
+    correlation of each with the photo over the photo pixels that every pose maps inside full.png,
+    or None where those are fewer than 100 (at `side` pixels over the poses' extent).
+
+    match() and border() judge a pose on its median tile and border segment, so that an
+    occluder doesn't sink it; but a pose a row off, or turned, then passes on the tiles it gets
+    right. Two poses compared over the same pixels are told apart by all of them: what one
+    explains and the other doesn't decides, while an occluder costs both alike.
+    """
+    h, w = gray.shape[:2]
+    outlines = [geometry.project(H, geometry.rectangle(-0.5, -0.5, page_size[0] - 0.5, page_size[1] - 0.5))
+                for H in poses]
+    lo = np.clip(np.min([o.min(axis=0) for o in outlines], axis=0), 0, (w - 1, h - 1))
+    hi = np.clip(np.max([o.max(axis=0) for o in outlines], axis=0), 0, (w - 1, h - 1))
+    f = min(1.0, side / max(1.0, float(np.max(hi - lo))))
+    size = (max(8, int(np.ceil((hi[0] - lo[0] + 1) * f))), max(8, int(np.ceil((hi[1] - lo[1] + 1) * f))))
+    # Photo pixels -> pixels of the compared window (its box around the poses, scaled by f).
+    to_window = np.float64([[f, 0, f * (0.5 - lo[0]) - 0.5], [0, f, f * (0.5 - lo[1]) - 0.5], [0, 0, 1]])
+    photo = cv2.warpAffine(np.asarray(gray, np.float32), to_window[:2], size, flags=cv2.INTER_AREA)
+    picture = _resized(page, (page.shape[1], page.shape[0]))
+    from_picture = np.linalg.inv(_scaling(page.shape[1] / page_size[0]))
+    predicted, shared = [], np.ones(size[::-1], bool)
+    for H in poses:
+        M = to_window @ np.asarray(H, np.float64) @ from_picture
+        predicted.append(cv2.warpPerspective(picture, M, size, flags=cv2.INTER_LINEAR))
+        shared &= cv2.warpPerspective(np.ones(page.shape[:2], np.uint8), M, size, flags=cv2.INTER_NEAREST) > 0
+    if shared.sum() < 100:
+        return None
+    y = photo[shared] - photo[shared].mean()
+    out = []
+    for p in predicted:
+        x = p[shared] - p[shared].mean()
+        norm = np.sqrt(float((x * x).sum()) * float((y * y).sum()))
+        out.append(float((x * y).sum()) / norm if norm > 1e-6 else 0.0)
+    return out
+
+
 def _in_page_frame(gray, page, page_size, H, side):
     """(page picture, photo warped into the page's frame, mask of photo pixels) at `side` pixels, and the scale."""
     s = side / max(page_size)

@@ -149,6 +149,24 @@ def test_a_cut_chessboard_whose_mask_stops_short_is_posed_through_its_corners(ch
     assert corner_error(without.homography, H_true, chess) > 50
 
 
+def test_a_cut_page_two_squares_off_is_told_apart_by_all_it_explains(chess):
+    # The board's left 40% out of the photo: the page drawn two squares to the left passes
+    # through the same corners in view and its median tile matches as well, but it puts its
+    # margin where the photo shows the board's last two columns.
+    H = pose_at(chess, [[-260, 120], [420, 90], [440, 400], [-240, 430]])
+    off = H @ np.float64([[1, 0, 200], [0, 1, 0], [0, 0, 1]])  # full.png's squares are 100 px
+    photo = photo_of(chess, H)
+    assert abs(find.evidence_for(photo, chess, H) - find.evidence_for(photo, chess, off)) < 0.02
+    right, wrong = pose.explained(photo, chess.picture, chess.size, [H, off])
+    assert right > 0.99 and wrong < 0.95
+    assert find.most_explaining(photo, chess, [off, H]) == 1
+    assert find.better_explained(photo, chess, H, off, False) and not find.better_explained(photo, chess, off, H, True)
+    # Poses that share too few pixels to compare: the caller's fallback answers.
+    far = H @ np.float64([[1, 0, 5000], [0, 1, 0], [0, 0, 1]])
+    assert pose.explained(photo, chess.picture, chess.size, [H, far]) is None
+    assert find.better_explained(photo, chess, far, H, True)
+
+
 def test_registration_brings_a_pose_a_few_pixels_off_to_within_a_pixel(chess):
     H_true = pose_at(chess, TILTED)
     photo = photo_of(chess, H_true)
