@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""The pose and the decision alone, without a model: what find.decide answers when the mask is right.
+
+    python bench/bench_pose.py --pattern DIR [--synthetic 300] [--backgrounds DIR]
+        [--sets DIR ...] [--threshold 0.5] [--jitter 0.0]
+
+The full-pattern mask each photo gets is its truth quad (cut by the photo, its edge blurred by 2
+px, 0.95 inside), optionally with each corner moved by --jitter of the quad's diagonal (a model's
+mask is a few percent off); all masks get the same. find.decide then poses the page, refines its
+points and decides, as test_segmenter.py does after the model, with the decision cut at
+--threshold (a model's calibrated threshold; 0.5 by default). So a change to the pose or the
+decision can be measured in minutes, apart from the model's quality, and on photos no model was
+trained for. Scored as bench_real.py scores results.json (segmenty.evaluate): found (quad IoU >=
+0.5 with the whole pattern), mean quad IoU, corner error (median and p90, % of the diagonal),
+points error, and decide's median time.
+
+1. --synthetic N: held-out samples of the `robust` recipe (seeds training and calibration never
+   use) at 512x512 over --backgrounds, with the pattern's corners known; of those whose page lies
+   inside the sample, each whole and cut as ../shared/tools/degrade_real.py cuts its partial
+   photos: the frame cropped along x or y so that 40% of the pattern's extent lies outside it.
+   These are the figures to decide on: no real photo enters them.
+2. --sets DIR ...: folders of photos with a gt.json ({"quad", "size"} per photo, as bench_real.py
+   writes its degraded sets), each scored on its own. Real photos are a measuring tape: look,
+   don't tune.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from segmenty import calibrate, evaluate, find, geometry, images, samples, synth  # noqa: E402
+from segmenty.page import from_pattern  # noqa: E402
+
+SYNTH_SIZE = 512
+CUT = 0.4  # the share of the pattern's extent a cut sample loses, as degrade_real.py's partial photos do
+SEED = 271828  # apart from training's seeds and calibrate.py's
+
+
+def truth_mask(quad, size, jitter, rng):
+    """The full-pattern mask a perfect model would give (see the module docstring), H x W x 1."""
+    quad = np.asarray(quad, np.float64)
+    if jitter:
+        quad = quad + rng.normal(0, jitter * np.linalg.norm(quad[2] - quad[0]), quad.shape)
+    mask = np.zeros((size[1], size[0]), np.float32)
+    cv2.fillConvexPoly(mask, np.int32(np.round(quad * 4)), 1.0, shift=2)
+    return (cv2.GaussianBlur(mask, (0, 0), 2.0) * 0.95)[..., None]
+
+
+def answer(gray, quad, page, calibration, jitter, rng):
+    """(results.json-like entry, decide's seconds) for one photo with its truth quad."""
+    size = (gray.shape[1], gray.shape[0])
+    probs = truth_mask(quad, size, jitter, rng)
+    start = time.perf_counter()
+    f = find.decide(gray, probs, [0.5], page, calibration)
+    return json.loads(json.dumps(f.to_json())), time.perf_counter() - start
+
+
+def cut_sample(gray, quad, side):
+    """The sample cropped so that CUT of the quad's extent along x (side 0, 1) or y (2, 3) is outside it."""
+    lo, hi = quad.min(axis=0), quad.max(axis=0)
+    quad = quad.copy()
+    axis = side // 2
+    if side % 2 == 0:  # cut from the start
+        c = int(lo[axis] + CUT * (hi[axis] - lo[axis]))
+        gray = gray[:, c:] if axis == 0 else gray[c:, :]
+        quad[:, axis] -= c
+    else:
+        c = int(np.ceil(hi[axis] - CUT * (hi[axis] - lo[axis])))
+        gray = gray[:, :c] if axis == 0 else gray[:c, :]
+    return np.ascontiguousarray(gray), quad
+
+
+def synthetic(page, pattern, backgrounds, count, calibration, jitter):
+    """{"whole": records, "cut": records} and decide's times, over `count` robust samples."""
+    context = samples.make_context(backgrounds, pattern, SYNTH_SIZE, 0.0, "robust")
+    records, times = {"whole": [], "cut": []}, []
+    for i in range(count):
+        rng = np.random.default_rng([SEED, i])
+        params = synth.sample_params(rng, context)
+        params["blank"] = False
+        if params.get("own_distractor"):
+            params["own_distractor"] = None  # the copy would be a second pattern: the truth has one
+        image, _, pts = synth.render(params, context)
+        if pts is None:
+            continue
+        quad = calibrate.true_quad(pts, page, SYNTH_SIZE)
+        if geometry.in_view(quad, (SYNTH_SIZE, SYNTH_SIZE)) < 0.97:  # cut already: not a whole page
+            continue
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        for kind, (photo, truth) in (("whole", (gray, quad)), ("cut", cut_sample(gray, quad, int(rng.integers(4))))):
+            entry, seconds = answer(photo, truth, page, calibration, jitter, rng)
+            times.append(seconds)
+            records[kind].append(evaluate.score_answer(entry, {"quad": truth.tolist(), "size": None}))
+    return records, times
+
+
+def real_set(folder, page, calibration, jitter):
+    """score_answer records and decide's times for a folder with a gt.json."""
+    with open(os.path.join(folder, "gt.json")) as f:
+        truth = json.load(f)
+    rng = np.random.default_rng(SEED)
+    records, times = [], []
+    for name in sorted(truth):
+        gray = cv2.cvtColor(images.read_photo(os.path.join(folder, name)), cv2.COLOR_RGB2GRAY)
+        t = truth[name]
+        quad = t.get("quad")
+        if quad is None:
+            continue
+        scale = gray.shape[1] / t["size"][0] if t.get("size") else 1.0
+        entry, seconds = answer(gray, np.asarray(quad, np.float64) * scale, page, calibration, jitter, rng)
+        times.append(seconds)
+        records.append(evaluate.score_answer(entry, t))
+    return records, times
+
+
+def row(name, records, times):
+    s = evaluate.summarize_answers(records)
+    pct = s["corner_pct"]
+    corners = "—" if pct[0] is None else f"{pct[0]:.2f}% / {pct[1]:.2f}%"
+    points = "—" if s["point_px"][0] is None else f"{s['point_px'][0]:.2f} px"
+    found = "—" if s["found_rate"] is None else f"{s['found_rate']:.3f}"
+    iou = "—" if s["quad_iou"] is None else f"{s['quad_iou']:.3f}"
+    ms = f"{1000 * statistics.median(times):.0f}" if times else "—"
+    return f"| {name} | {s['boards']} | {found} | {iou} | {corners} | {points} | {ms} |"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n", 2)[2])
+    parser.add_argument("--pattern", required=True, help="pattern folder (make_patterns.py's output)")
+    parser.add_argument("--synthetic", type=int, default=300, help="robust samples drawn (0: none)")
+    parser.add_argument("--backgrounds", default="backgrounds",
+                        help="background folder for the samples (photos in its subfolders); "
+                             "photos training never saw, e.g. bench_real.py's WORK/no_board in a folder of its own")
+    parser.add_argument("--sets", nargs="*", default=[], help="folders of photos with a gt.json")
+    parser.add_argument("--threshold", type=float, default=0.5, help="the decision's cut on the evidence")
+    parser.add_argument("--jitter", type=float, default=0.0, help="each mask corner moved by this share of the diagonal")
+    args = parser.parse_args(argv)
+    page = from_pattern(args.pattern)
+    calibration = {"threshold": args.threshold, "scale": 0.05}
+    print("| photos | boards | found | quad IoU | corner error median / p90 | points median | decide ms |")
+    print("|---|---|---|---|---|---|---|")
+    if args.synthetic:
+        records, times = synthetic(page, args.pattern, args.backgrounds, args.synthetic, calibration, args.jitter)
+        for kind, recs in records.items():
+            print(row(f"synthetic, {kind}", recs, times), flush=True)
+    for folder in args.sets:
+        records, times = real_set(folder, page, calibration, args.jitter)
+        name = os.path.join(os.path.basename(os.path.dirname(os.path.normpath(folder))), os.path.basename(os.path.normpath(folder)))
+        print(row(name, records, times), flush=True)
+
+
+if __name__ == "__main__":
+    main()
