@@ -633,16 +633,14 @@ def covered(gray, page, page_size, H, tiles=TILES):
 
 
 def explained(gray, page, page_size, poses, side=ECC_SIDE):
-    """How much of the photo each pose's page picture explains, over the photo pixels that any of
-    the poses maps inside full.png: the correlation of the page with the photo there, the page
-    saying nothing (its mean) where it doesn't reach. None where the poses share fewer than 100
-    pixels (at `side` pixels over the poses' extent): they can't be compared.
+    """How well each pose's page picture matches the photo where all of them place the page: the
+    correlation of each with the photo over the photo pixels that every pose maps inside full.png,
+    or None where those are fewer than 100 (at `side` pixels over the poses' extent).
 
     match() and border() judge a pose on its median tile and border segment, so that an
     occluder doesn't sink it; but a pose a row off, or turned, then passes on the tiles it gets
-    right. Poses compared over the same pixels are told apart by all of them: the one that
-    explains what the other doesn't (a row it leaves beyond its edge, squares where it puts
-    paper) wins, while an occluder costs them alike.
+    right. Two poses compared over the same pixels are told apart by all of them: what one
+    explains and the other doesn't decides, while an occluder costs both alike.
     """
     h, w = gray.shape[:2]
     outlines = [geometry.project(H, geometry.rectangle(-0.5, -0.5, page_size[0] - 0.5, page_size[1] - 0.5))
@@ -656,18 +654,17 @@ def explained(gray, page, page_size, poses, side=ECC_SIDE):
     photo = cv2.warpAffine(np.asarray(gray, np.float32), to_window[:2], size, flags=cv2.INTER_AREA)
     picture = _resized(page, (page.shape[1], page.shape[0]))
     from_picture = np.linalg.inv(_scaling(page.shape[1] / page_size[0]))
-    predicted, reached = [], []
+    predicted, shared = [], np.ones(size[::-1], bool)
     for H in poses:
         M = to_window @ np.asarray(H, np.float64) @ from_picture
         predicted.append(cv2.warpPerspective(picture, M, size, flags=cv2.INTER_LINEAR))
-        reached.append(cv2.warpPerspective(np.ones(page.shape[:2], np.uint8), M, size, flags=cv2.INTER_NEAREST) > 0)
-    if np.logical_and.reduce(reached).sum() < 100:
+        shared &= cv2.warpPerspective(np.ones(page.shape[:2], np.uint8), M, size, flags=cv2.INTER_NEAREST) > 0
+    if shared.sum() < 100:
         return None
-    anywhere = np.logical_or.reduce(reached)
-    y = photo[anywhere] - photo[anywhere].mean()
+    y = photo[shared] - photo[shared].mean()
     out = []
-    for p, here in zip(predicted, reached):
-        x = np.where(here, p - p[here].mean(), 0.0)[anywhere]
+    for p in predicted:
+        x = p[shared] - p[shared].mean()
         norm = np.sqrt(float((x * x).sum()) * float((y * y).sum()))
         out.append(float((x * y).sum()) / norm if norm > 1e-6 else 0.0)
     return out
