@@ -386,34 +386,29 @@ def pose_from_quad(gray, page, quad, past_border=None):
     # turn, registered, explains the photo nearly perfectly, the next best is registered too and
     # the one with the better evidence wins. A cut page's candidates are all registered: judged
     # on the part in view, a page a row off passes the median tile as well as the right one, so
-    # the one that explains the photo best wins (most_explaining). Each is registered at the
-    # coarse level, the winner then at the finer ones.
+    # the one that explains the photo best wins (most_explaining).
     registered = []
     levels = pose.ECC_LEVELS if cut else registration_levels(page)
     for _, _, H in sorted(candidates, key=lambda c: -c[0])[:None if cut else REGISTERED]:
-        H, _ = pose.register(gray, page.picture, page.size, H, levels=levels[:1])
-        evidence, mask = evidence_for(gray, page, H), None
+        H, _ = pose.register(gray, page.picture, page.size, H, levels=levels)
+        evidence = evidence_for(gray, page, H)
         if evidence is None or evidence < CLEAR_FIT:  # part of the page may be covered: registered again without it
             covered = pose.covered(gray, page.picture, page.size, H)
             if covered is not None:
-                again, _ = pose.register(gray, page.picture, page.size, H, levels=levels[:1], mask=covered)
+                again, _ = pose.register(gray, page.picture, page.size, H, levels=levels, mask=covered)
                 evidence_again = evidence_for(gray, page, again)
                 if evidence_again is not None and (evidence is None or evidence_again > evidence):
-                    H, evidence, mask = again, evidence_again, covered
+                    H, evidence = again, evidence_again
         if geometry.degenerate(H, page.area, size):
             continue
-        registered.append((-1.0 if evidence is None else evidence, H, evidence, mask))
+        registered.append((-1.0 if evidence is None else evidence, H, evidence))
         if not cut and evidence is not None and evidence >= CLEAR_FIT:
             break
     if not registered:
         return None, None
     registered.sort(key=lambda c: -c[0])
     judged = [c for c in registered if c[2] is not None] or registered[:1]
-    _, best, evidence, mask = judged[most_explaining(gray, page, [c[1] for c in judged]) if cut else 0]
-    if len(levels) > 1:
-        finer, _ = pose.register(gray, page.picture, page.size, best, levels=levels[1:], mask=mask)
-        if not geometry.degenerate(finer, page.area, size):
-            best, evidence = finer, evidence_for(gray, page, finer)
+    _, best, evidence = judged[most_explaining(gray, page, [c[1] for c in judged]) if cut else 0]
     return best, evidence
 
 
