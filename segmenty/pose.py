@@ -651,7 +651,7 @@ def explained(gray, page, page_size, poses, side=ECC_SIDE):
     size = (max(8, int(np.ceil((hi[0] - lo[0] + 1) * f))), max(8, int(np.ceil((hi[1] - lo[1] + 1) * f))))
     # Photo pixels -> pixels of the compared window (its box around the poses, scaled by f).
     to_window = np.float64([[f, 0, f * (0.5 - lo[0]) - 0.5], [0, f, f * (0.5 - lo[1]) - 0.5], [0, 0, 1]])
-    photo = cv2.warpAffine(np.asarray(gray, np.float32), to_window[:2], size, flags=cv2.INTER_AREA)
+    photo = cv2.warpAffine(np.asarray(gray, np.float32), to_window[:2], size, flags=cv2.INTER_LINEAR)
     picture = _resized(page, (page.shape[1], page.shape[0]))
     from_picture = np.linalg.inv(_scaling(page.shape[1] / page_size[0]))
     predicted, shared = [], np.ones(size[::-1], bool)
