@@ -43,6 +43,7 @@ TILES = 4  # match() compares the page with the photo in TILES x TILES tiles
 COVERED = 0.5  # covered(): a tile matching less than this share as well as the best ones is covered
 BORDER_SEGMENTS = 12  # border() judges the page's border in this many segments around it
 BORDER_CONTRAST = 20  # ... where the page's border differs from the pattern's mean by this many grey levels
+SAME_PICTURE = 0.98  # explained(): poses whose pictures correlate this well where they share the page predict the same there
 
 
 _pictures = {}  # (id of a page picture, width, height) -> (a weak reference to it, it resized, float32)
@@ -641,6 +642,11 @@ def explained(gray, page, page_size, poses, side=ECC_SIDE):
     occluder doesn't sink it; but a pose a row off, or turned, then passes on the tiles it gets
     right. Two poses compared over the same pixels are told apart by all of them: what one
     explains and the other doesn't decides, while an occluder costs both alike.
+
+    Where the poses' pictures are the same over those pixels (SAME_PICTURE: a grid of squares
+    one period off, its margin on a gap), they can't tell them apart: the correlation is then
+    taken over the pixels any of them places the page on, each pose saying nothing (its mean)
+    beyond its own page, so that a column it puts on the desk counts against it.
     """
     h, w = gray.shape[:2]
     outlines = [geometry.project(H, geometry.rectangle(-0.5, -0.5, page_size[0] - 0.5, page_size[1] - 0.5))
@@ -654,20 +660,28 @@ def explained(gray, page, page_size, poses, side=ECC_SIDE):
     photo = cv2.warpAffine(np.asarray(gray, np.float32), to_window[:2], size, flags=cv2.INTER_LINEAR)
     picture = _resized(page, (page.shape[1], page.shape[0]))
     from_picture = np.linalg.inv(_scaling(page.shape[1] / page_size[0]))
-    predicted, shared = [], np.ones(size[::-1], bool)
+    predicted, reached = [], []
     for H in poses:
         M = to_window @ np.asarray(H, np.float64) @ from_picture
         predicted.append(cv2.warpPerspective(picture, M, size, flags=cv2.INTER_LINEAR))
-        shared &= cv2.warpPerspective(np.ones(page.shape[:2], np.uint8), M, size, flags=cv2.INTER_NEAREST) > 0
+        reached.append(cv2.warpPerspective(np.ones(page.shape[:2], np.uint8), M, size, flags=cv2.INTER_NEAREST) > 0)
+    shared = np.logical_and.reduce(reached)
     if shared.sum() < 100:
         return None
-    y = photo[shared] - photo[shared].mean()
-    out = []
-    for p in predicted:
-        x = p[shared] - p[shared].mean()
-        norm = np.sqrt(float((x * x).sum()) * float((y * y).sum()))
-        out.append(float((x * y).sum()) / norm if norm > 1e-6 else 0.0)
-    return out
+    if all(_correlation(p[shared], predicted[0][shared]) >= SAME_PICTURE for p in predicted[1:]):
+        # A grid moved by one period predicts the same picture where both poses place the page:
+        # only what each says beyond it tells them apart, each saying nothing (its mean) beyond its own.
+        anywhere = np.logical_or.reduce(reached)
+        return [_correlation(np.where(here, p - p[here].mean(), 0.0)[anywhere], photo[anywhere])
+                for p, here in zip(predicted, reached)]
+    return [_correlation(p[shared], photo[shared]) for p in predicted]
+
+
+def _correlation(x, y):
+    """The normalised cross-correlation of two equally long arrays, 0 where either is flat."""
+    x, y = x - x.mean(), y - y.mean()
+    norm = np.sqrt(float((x * x).sum()) * float((y * y).sum()))
+    return float((x * y).sum()) / norm if norm > 1e-6 else 0.0
 
 
 def _in_page_frame(gray, page, page_size, H, side):

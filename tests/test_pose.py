@@ -167,6 +167,26 @@ def test_a_cut_page_two_squares_off_is_told_apart_by_all_it_explains(chess):
     assert find.better_explained(photo, chess, far, H, True)
 
 
+def test_a_cut_grid_one_period_off_is_told_apart_by_what_it_says_beyond_the_page_it_shares(tmp_path):
+    # A 3 x 4 grid of squares whose paper margin is narrower than its gaps, its left part out of
+    # the photo: the page drawn one period to the right predicts the very same picture where both
+    # place the page (its margin falls on a gap), so only the column it puts on the desk beyond
+    # the right page's edge tells them apart.
+    sheet = np.full((340, 260, 3), 255, np.uint8)
+    for c in range(3):
+        for r in range(4):
+            sheet[30 + 80 * r:70 + 80 * r, 30 + 80 * c:70 + 80 * c] = 0
+    cv2.imwrite(str(tmp_path / "grid.png"), sheet)
+    make_patterns(str(tmp_path / "grid"), from_image=str(tmp_path / "grid.png"), area="30,30,230,310")
+    grid = from_pattern(str(tmp_path / "grid"))
+    H = pose_at(grid, [[-150, 60], [250, 80], [260, 500], [-140, 470]])
+    off = H @ np.float64([[1, 0, 80], [0, 1, 0], [0, 0, 1]])
+    photo = photo_of(grid, H)
+    right, wrong = pose.explained(photo, grid.picture, grid.size, [H, off])
+    assert right > wrong + 0.1
+    assert find.most_explaining(photo, grid, [off, H]) == 1
+
+
 def test_registration_brings_a_pose_a_few_pixels_off_to_within_a_pixel(chess):
     H_true = pose_at(chess, TILTED)
     photo = photo_of(chess, H_true)
