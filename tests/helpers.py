@@ -1,5 +1,6 @@
 """Small shared fixtures' builders: a pattern folder, offline backgrounds, photos and a constant model."""
 
+import importlib.util
 import os
 
 import cv2
@@ -38,3 +39,12 @@ def constant_model(path, channel0=1.0):
 
 def write_photo(path, w, h, seed=0):
     cv2.imwrite(str(path), np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8))
+
+
+def bench_module(name):
+    """A script of bench/ (not a package) imported as a module, e.g. bench_module("bench_real")."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(root, "bench", name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 
@@ -8,20 +7,12 @@ import numpy as np
 from segmenty import geometry
 from segmenty.page import from_pattern
 from segmenty.patterns import make_patterns
+from tests.helpers import bench_module
 from tests.test_pose import photo_of, pose_at
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def bench_pose():
-    spec = importlib.util.spec_from_file_location("bench_pose", os.path.join(ROOT, "bench", "bench_pose.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_cut_sample_loses_the_share_of_its_pattern_degrade_real_cuts():
-    bench = bench_pose()
+    bench = bench_module("bench_pose")
     gray = np.zeros((400, 500), np.uint8)
     quad = np.float64([[100, 50], [300, 50], [300, 250], [100, 250]])
     for side in range(4):
@@ -37,6 +28,6 @@ def test_a_set_s_photos_are_posed_from_their_truth_quads(tmp_path):
     os.makedirs(tmp_path / "set")
     cv2.imwrite(str(tmp_path / "set" / "a.png"), photo_of(page, pose_at(page, quad)))
     (tmp_path / "set" / "gt.json").write_text(json.dumps({"a.png": {"quad": quad, "size": [640, 480]}}))
-    records, times = bench_pose().real_set(str(tmp_path / "set"), page, {"threshold": 0.5, "scale": 0.05}, 0.0)
+    records, times = bench_module("bench_pose").real_set(str(tmp_path / "set"), page, {"threshold": 0.5, "scale": 0.05}, 0.0)
     assert len(records) == len(times) == 1
     assert records[0]["found"] and records[0]["quad_iou"] > 0.98 and max(records[0]["corner_px"]) < 1.5

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 import shutil
@@ -8,15 +7,7 @@ import numpy as np
 
 from segmenty.page import from_pattern
 from segmenty.patterns import make_patterns
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def bench_real():
-    spec = importlib.util.spec_from_file_location("bench_real", os.path.join(ROOT, "bench", "bench_real.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import bench_module
 
 
 def test_a_charuco_set_s_board_becomes_a_charuco_pattern(tmp_path):
@@ -32,7 +23,7 @@ def test_a_charuco_set_s_board_becomes_a_charuco_pattern(tmp_path):
         "pattern": "ChArUco board", "grid": {"columns": 10, "rows": 7, "dictionary": "DICT_4X4_50", "marker_ratio": 0.7},
         "quad_in_full_png": [[m, m], [m + 400, m], [m + 400, m + 280], [m, m + 280]]}))
     (tmp_path / "set" / "gt.json").write_text("{}")
-    patterns = bench_real().find_patterns([str(tmp_path / "set")], str(tmp_path / "work"))
+    patterns = bench_module("bench_real").find_patterns([str(tmp_path / "set")], str(tmp_path / "work"))
     page = from_pattern(patterns["set"]["folder"])
     assert page.charuco == {"cols": 10, "rows": 7, "dictionary": "DICT_4X4_50", "marker_ratio": 0.7}
     assert page.grid == (6, 9) and page.point_names == [p["name"] for p in made["points"]]
@@ -41,7 +32,7 @@ def test_a_charuco_set_s_board_becomes_a_charuco_pattern(tmp_path):
 
 
 def test_another_board_stays_a_one_mask_pattern_without_points():
-    assert bench_real().pattern_json({"pattern": "symmetric circle grid", "quad_in_full_png": [[0, 0]] * 4}) == \
+    assert bench_module("bench_real").pattern_json({"pattern": "symmetric circle grid", "quad_in_full_png": [[0, 0]] * 4}) == \
         {"full": "full.png", "masks": ["mask"]}
 
 
@@ -49,7 +40,7 @@ def test_a_marker_set_s_board_becomes_a_marker_pattern(tmp_path):
     made = make_patterns(str(tmp_path / "made"), "aruco", marker_id=3, square=40)
     board = {"pattern": "one ArUco marker", "dictionary": "DICT_4X4_50", "marker_id": 3,
              "quad_in_full_png": [p["xy"] for p in made["points"]]}
-    module = bench_real()
+    module = bench_module("bench_real")
     meta = module.pattern_json(board)
     os.makedirs(tmp_path / "p")
     for f in ("full.png", "mask.png"):
@@ -68,6 +59,6 @@ def test_a_plain_chessboard_board_gets_its_inner_corners(tmp_path):
     made = make_patterns(str(tmp_path / "made"), "chessboard", 6, 5, square=40)
     for f in ("full.png", "mask.png"):
         shutil.copy(tmp_path / "made" / f, tmp_path / f)
-    meta = bench_real().pattern_json({"pattern": "a chessboard"}, str(tmp_path))
+    meta = bench_module("bench_real").pattern_json({"pattern": "a chessboard"}, str(tmp_path))
     assert meta["refine"] == "chessboard" and [p["name"] for p in meta["points"]] == [p["name"] for p in made["points"]]
     np.testing.assert_allclose([p["xy"] for p in meta["points"]], [p["xy"] for p in made["points"]], atol=0.1)
