@@ -257,12 +257,6 @@ largest_component = geometry.largest_component
 
 # ---------------------------------------------------------------- the masks' evidence
 
-def _ncc(a, b):
-    a, b = a - a.mean(), b - b.mean()
-    norm = np.sqrt(float((a * a).sum()) * float((b * b).sum()))
-    return float((a * b).sum()) / norm if norm > 1e-6 else 0.0
-
-
 def likeness(gray, quad, picture, shift=0.03, scales=(0.97, 1.0, 1.03)):
     """How much the photo inside `quad` looks like the pattern's small picture, -1..1 (models
     without coordinates).
@@ -303,7 +297,7 @@ def likeness(gray, quad, picture, shift=0.03, scales=(0.97, 1.0, 1.03)):
                     dst = np.float32(corners * s + [tw / 2 + dx * tw, th / 2 + dy * th])
                     warped = cv2.warpPerspective(gray, cv2.getPerspectiveTransform(quad, dst), (tw, th),
                                                  flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                    best = max(best, _ncc(warped, target))
+                    best = max(best, pose.correlation(warped, target))
     return round(best, 4)
 
 

@@ -603,12 +603,9 @@ def match_grid(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2):
             box = (slice(ys[i], ys[i + 1]), slice(xs[j], xs[j + 1]))
             if valid[box].mean() < 0.9:
                 continue
-            a, b = template[box], warped[box]
-            a, b = a - a.mean(), b - b.mean()
-            norm = np.sqrt(float((a * a).sum()) * float((b * b).sum()))
-            if float(a.std()) < 8:
+            if float(template[box].std()) < 8:
                 continue
-            grid[i, j] = float((a * b).sum()) / norm if norm > 1e-6 else 0.0  # the photo flat there: no match
+            grid[i, j] = correlation(template[box], warped[box])  # 0 where the photo is flat: no match
     return grid, xs / s, ys / s
 
 
@@ -668,17 +665,17 @@ def explained(gray, page, page_size, poses, side=ECC_SIDE):
     shared = np.logical_and.reduce(reached)
     if shared.sum() < 100:
         return None
-    if all(_correlation(p[shared], predicted[0][shared]) >= SAME_PICTURE for p in predicted[1:]):
+    if all(correlation(p[shared], predicted[0][shared]) >= SAME_PICTURE for p in predicted[1:]):
         # A grid moved by one period predicts the same picture where both poses place the page:
         # only what each says beyond it tells them apart, each saying nothing (its mean) beyond its own.
         anywhere = np.logical_or.reduce(reached)
-        return [_correlation(np.where(here, p - p[here].mean(), 0.0)[anywhere], photo[anywhere])
+        return [correlation(np.where(here, p - p[here].mean(), 0.0)[anywhere], photo[anywhere])
                 for p, here in zip(predicted, reached)]
-    return [_correlation(p[shared], photo[shared]) for p in predicted]
+    return [correlation(p[shared], photo[shared]) for p in predicted]
 
 
-def _correlation(x, y):
-    """The normalised cross-correlation of two equally long arrays, 0 where either is flat."""
+def correlation(x, y):
+    """The normalised cross-correlation of two arrays of the same shape, 0 where either is flat."""
     x, y = x - x.mean(), y - y.mean()
     norm = np.sqrt(float((x * x).sum()) * float((y * y).sum()))
     return float((x * y).sum()) / norm if norm > 1e-6 else 0.0
