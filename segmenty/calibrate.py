@@ -19,6 +19,12 @@ cut it is measured here, when a model is trained, and stored in it (info["decisi
    the tail that the next thousand photos will. `scale` is the spread of a logistic curve
    through the two groups: a find's `score` is 1 / (1 + exp(-(evidence - threshold) / scale)),
    0.5 at the threshold.
+4. Pages wholly in the photo (in_view >= find.WHOLE) and pages partly out of it get a threshold
+   each ("threshold", and "partly"), measured on their own finds and candidates (choose_by_view),
+   the partly seen one never below the whole one. A page cut to a quarter of its tiles is judged
+   on those alone, and a grid passes four tiles far more often than sixteen and a border: one
+   such candidate used to set the threshold for every page. Where a group has fewer than
+   GROUP_TRUE true finds or GROUP_FALSE false candidates, it takes the threshold of all of them.
 
 The shared real photos of the benches never enter this: a threshold set by looking at which of
 them pass would not hold on the next camera.
@@ -30,7 +36,7 @@ import cv2
 import numpy as np
 
 from segmenty import geometry, model as models, samples, synth
-from segmenty.find import UNCALIBRATED
+from segmenty.find import UNCALIBRATED, WHOLE
 from segmenty.page import from_pattern
 from segmenty.segmenter import KerasPredictor, Segmenter
 
@@ -42,6 +48,8 @@ FALSE_RATE = 0.01  # ... and beyond those seen, at most this share of false cand
 # The logistic spreads tried; never sharper than 0.02 of correlation, since a few hundred samples
 # can't tell a cut that sharp from chance.
 SCALES = np.geomspace(0.02, 0.5, 40)
+GROUP_TRUE = 5  # choose_by_view: a group with fewer true finds than this ...
+GROUP_FALSE = 10  # ... or false candidates takes the threshold of all of them
 
 
 def true_quad(pts, page, sample_size):
@@ -96,6 +104,37 @@ def choose(true_evidence, false_evidence, missed_anyway=0):
             "false_finds": int((false_evidence >= threshold).sum())}
 
 
+def choose_by_view(true_evidence, true_in_view, false_evidence, false_in_view, missed_anyway=0):
+    """choose()'s dict for pages wholly in view (in_view >= find.WHOLE), with "partly": the
+    threshold and scale for pages partly out of the photo (see the module docstring); the counts
+    ("true_finds", "recall", ...) are over both. None without a true find."""
+    true_evidence, false_evidence = np.asarray(true_evidence, np.float64), np.asarray(false_evidence, np.float64)
+    every = choose(true_evidence, false_evidence, missed_anyway)
+    if every is None:
+        return None
+    whole_true = np.asarray(true_in_view, np.float64) >= WHOLE
+    whole_false = np.asarray(false_in_view, np.float64) >= WHOLE
+
+    def group(true_here, false_here):
+        if true_here.sum() < GROUP_TRUE or false_here.sum() < GROUP_FALSE:
+            return every
+        return choose(true_evidence[true_here], false_evidence[false_here])
+    whole, partly = group(whole_true, whole_false), group(~whole_true, ~whole_false)
+    partly = {"threshold": max(partly["threshold"], whole["threshold"]), "scale": partly["scale"]}
+    cut = np.where(whole_true, whole["threshold"], partly["threshold"])
+    false_cut = np.where(whole_false, whole["threshold"], partly["threshold"])
+    return {**every, "threshold": whole["threshold"], "scale": whole["scale"], "partly": partly,
+            "recall": round(int((true_evidence >= cut).sum()) / (len(true_evidence) + missed_anyway), 4),
+            "false_finds": int((false_evidence >= false_cut).sum())}
+
+
+def describe(decision):
+    """The decision's thresholds in words, for the scripts' messages."""
+    partly = decision.get("partly", {}).get("threshold", decision["threshold"])
+    return f"evidence >= {decision['threshold']}" + (f" ({partly} for a page partly out of the photo)"
+                                                      if partly != decision["threshold"] else "")
+
+
 def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0):
     """Measure the decision's threshold for a segmenter (see the module docstring).
 
@@ -119,18 +158,19 @@ def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0):
             params["own_distractor"] = None  # cut by the frame, a copy of the page is what a partly framed page looks like
         image, _, pts = synth.render(params, context)
         (samples_without if blank or pts is None else samples_with).append((image[..., ::-1].copy(), pts))
-    true_evidence, false_evidence, missed = [], [], 0
+    true_finds, false_finds, missed = [], [], 0
     finds = segmenter.find_all([image for image, _ in samples_with])
     for (_, pts), f in zip(samples_with, finds):
         # A pose off by more than the lens can explain is a miss, not a false find: the page is there.
         if f.likeness is not None and quad_iou(f.quad, true_quad(pts, segmenter.page, context.size)) >= TRUE_IOU:
-            true_evidence.append(f.likeness)
+            true_finds.append((f.likeness, f.in_view or 0.0))
         else:
             missed += 1
     for f in segmenter.find_all([image for image, _ in samples_without] + list(photos)):
         if f.likeness is not None:
-            false_evidence.append(f.likeness)
-    return choose(np.asarray(true_evidence), np.asarray(false_evidence), missed)
+            false_finds.append((f.likeness, f.in_view or 0.0))
+    true_finds, false_finds = np.reshape(true_finds, (-1, 2)), np.reshape(false_finds, (-1, 2))
+    return choose_by_view(true_finds[:, 0], true_finds[:, 1], false_finds[:, 0], false_finds[:, 1], missed)
 
 
 

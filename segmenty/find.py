@@ -22,7 +22,8 @@
    its border with the paper around the pattern (pose.border); the lower of their medians is
    the evidence (`likeness`, evidence_for), and `score` (0..1) maps it through the
    calibration the model carries (measured on held-out synthetic samples and board-free photos
-   when it was trained, see calibrate.py); `found` is score >= 0.5. A pose that folds, mirrors
+   when it was trained, see calibrate.py), with a threshold of its own for a page partly out of
+   the photo; `found` is score >= 0.5. A pose that folds, mirrors
    or collapses the page is never a find.
 
 Models trained before they carried a calibration keep the earlier port's decision: present >=
@@ -58,6 +59,7 @@ TRACK_MARGIN = 0.3  # in video, the next frame is looked at first this share of 
 # Before a model is calibrated (a checkpoint of its first epoch): a page whose tiles correlate
 # with the photo at 0.5 explains half of what the photo shows there.
 UNCALIBRATED = {"threshold": 0.5, "scale": 0.1}
+WHOLE = 0.99  # a page at least this share in the photo is judged whole: on all its tiles and its border
 TURN_SIDE = 96  # the page's longer side, in pixels, when telling its turns apart
 # How far past the photo's border a page cut by it may run on, in lengths of its sides in view:
 # from a sliver missing to three quarters of the page out of frame.
@@ -508,10 +510,17 @@ def pose_from_prior(gray, page, prior, calibration):
 
 def _explaining(gray, page, H, calibration):
     """The evidence_for a pose H that explains the photo (the calibrated decision), else None."""
-    if geometry.degenerate(H, page.area, (gray.shape[1], gray.shape[0])):
+    size = (gray.shape[1], gray.shape[0])
+    if geometry.degenerate(H, page.area, size):
         return None
     evidence = evidence_for(gray, page, H)
-    return evidence if score_of(evidence, calibration or UNCALIBRATED) >= 0.5 else None
+    return evidence if passes(evidence, calibration, page, H, size) else None
+
+
+def passes(evidence, calibration, page, H, size):
+    """Whether the page posed by H, with this evidence_for, is a find by the calibrated decision."""
+    in_view = geometry.in_view(geometry.project(H, page.area), size)
+    return score_of(evidence, calibration or UNCALIBRATED, in_view) >= 0.5
 
 
 def cut_edges(quad, size, tolerance=0.01):
@@ -571,11 +580,19 @@ def evidence_for(gray, page, H):
     return round(min(evidence, float(np.median(around))) if len(around) else evidence, 4)
 
 
-def score_of(evidence, calibration):
-    """The decision's confidence from a find's evidence (see calibrate.py): 0..1, 0.5 at its threshold."""
+def score_of(evidence, calibration, in_view=None):
+    """The decision's confidence from a find's evidence (see calibrate.py): 0..1, 0.5 at its threshold.
+
+    A calibration may hold a threshold of its own for pages partly out of the photo ("partly":
+    in_view < WHOLE), judged on fewer tiles; in_view None takes the stricter one."""
     if evidence is None:
         return 0.0
-    t, s = calibration["threshold"], max(calibration["scale"], 1e-6)
+    cut = calibration
+    partly = calibration.get("partly")
+    if partly is not None and (in_view is None and partly["threshold"] > calibration["threshold"]
+                               or in_view is not None and in_view < WHOLE):
+        cut = partly
+    t, s = cut["threshold"], max(cut["scale"], 1e-6)
     return 1.0 / (1.0 + math.exp(-np.clip((evidence - t) / s, -50, 50)))
 
 
@@ -635,7 +652,7 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
         # A chessboard's own corners, where the page runs on out of view or the pose is doubtful.
         # A cut page's two poses are compared over the pixels both place the page on
         # (better_explained), not by their evidence: a page a row off passes the median tile too.
-        doubtful = evidence is None or score_of(evidence, calibration or UNCALIBRATED) < 0.5
+        doubtful = evidence is None or not passes(evidence, calibration, page, H, size)
         if page.placeable and (cut or doubtful):
             corner_H, corner_evidence = pose_from_corners(gray, page, component)
             better = corner_evidence is not None and (evidence is None or corner_evidence > evidence)
@@ -656,14 +673,15 @@ def posed(nothing, gray, page, H, evidence, calibration=None, intrinsics=None, p
     if page.symmetry > 1:  # turned to the stable one of the equivalent poses, and judged there
         H = pose.canonical_turn(H, page.size, page.symmetry)
         evidence = evidence_for(gray, page, H)
-    if calibration is None:
-        found, score = True, present
-    else:
-        score = score_of(evidence, calibration)
-        found = score >= 0.5
     H, points, usable = refined_points(gray, page, H)
     quad = pose.local_corners(page.area, page.points, points, usable, H) if usable.any() \
         else geometry.project(H, page.area)
+    in_view = geometry.in_view(quad, size)
+    if calibration is None:
+        found, score = True, present
+    else:
+        score = score_of(evidence, calibration, in_view)
+        found = score >= 0.5
     found_points = [Point(name, (float(x), float(y)), in_photo((x, y), size), bool(u))
                     for name, (x, y), u in zip(page.point_names, points, usable)]
     camera = None
@@ -673,4 +691,4 @@ def posed(nothing, gray, page, H, evidence, calibration=None, intrinsics=None, p
         photo_xy = points[use] if use is not None else geometry.project(H, page.area)
         camera = pose.camera_pose(page_xy, photo_xy, page.mm_per_pixel, *intrinsics)
     return dataclasses.replace(nothing, found=found, score=score, quad=quad, homography=H, points=found_points,
-                               in_view=geometry.in_view(quad, size), likeness=evidence, camera_pose=camera)
+                               in_view=in_view, likeness=evidence, camera_pose=camera)

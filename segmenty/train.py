@@ -379,7 +379,7 @@ def _calibrate_decision(net, info, config):
         print("warning: no synthetic sample was posed right, so the decision is not calibrated: the model "
               "decides from its masks (train longer)", file=sys.stderr)
         return None
-    print(f"decision: evidence >= {decision['threshold']} ({decision['true_finds']} true finds, "
-          f"{decision['false_finds']} false of {decision['false_candidates']} candidates; "
-          f"{time.monotonic() - started:.0f} s)", file=sys.stderr)
+    print(f"decision: {calibrate.describe(decision)}; {decision['true_finds']} true finds, "
+          f"{decision['false_finds']} false of {decision['false_candidates']} candidates "
+          f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
     return decision

@@ -35,6 +35,34 @@ def test_the_logistic_spread_follows_the_overlap():
     assert 0.3 < close["threshold"] < 0.7 and apart["recall"] == 1.0
 
 
+def test_pages_partly_in_view_get_their_own_threshold_never_below_the_whole_ones():
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0.75, 1.0, 60)
+    true_in_view = np.r_[np.ones(40), np.full(20, 0.6)]
+    # Whole pages' false candidates stay under 0.4; one cut to a few tiles reaches 0.7.
+    false = np.r_[rng.uniform(0.0, 0.4, 40), rng.uniform(0.0, 0.4, 19), 0.7]
+    false_in_view = np.r_[np.ones(40), np.full(20, 0.5)]
+    d = calibrate.choose_by_view(true, true_in_view, false, false_in_view)
+    assert d["threshold"] < 0.7 and d["partly"]["threshold"] > 0.7
+    assert calibrate.choose(true, false)["threshold"] > 0.7  # one threshold for all: the cut page's
+    assert d["false_finds"] == 0 and d["true_finds"] == 60
+    kept = ((true >= d["threshold"]) & (true_in_view == 1)).sum() + ((true >= d["partly"]["threshold"])
+                                                                     & (true_in_view < 1)).sum()
+    assert d["recall"] == round(kept / 60, 4)
+    # Partly seen pages whose candidates happen to sit lower still need what whole ones need.
+    d = calibrate.choose_by_view(true, true_in_view, false[::-1], false_in_view)
+    assert d["partly"]["threshold"] >= d["threshold"]
+
+
+def test_a_group_too_small_to_measure_takes_the_threshold_of_all():
+    true, false = [0.8, 0.9, 0.95, 0.85, 0.9, 0.7], [0.2, 0.3] * 10
+    # Two true finds partly in view: too few for a threshold of their own.
+    d = calibrate.choose_by_view(true, [1, 1, 1, 1, 0.5, 0.5], false, [1.0] * 20)
+    every = calibrate.choose(true, false)
+    assert d["partly"]["threshold"] == max(every["threshold"], d["threshold"])
+    assert calibrate.choose_by_view([], [], false, [1.0] * 20) is None
+
+
 def test_the_true_quad_of_a_sample_covers_its_pattern_mask(tmp_path):
     from segmenty.backgrounds import fetch_backgrounds
     make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7)
@@ -71,9 +99,9 @@ class Oracle:
             quad = self.truths.get(key)
             if quad is None:
                 out.append(Find(found=True, score=0.1, size=(1, 1), quad=np.float64([[0, 0], [9, 0], [9, 9], [0, 9]]),
-                                likeness=0.3))
+                                likeness=0.3, in_view=0.4))
             elif len(self.calls) % 2:
-                out.append(Find(found=True, score=0.9, size=(1, 1), quad=quad, likeness=0.9))
+                out.append(Find(found=True, score=0.9, size=(1, 1), quad=quad, likeness=0.9, in_view=1.0))
             else:
                 out.append(Find(found=True, score=0.9, size=(1, 1), quad=quad + np.ptp(quad, axis=0) / 2, likeness=0.8))
         return out
@@ -94,11 +122,12 @@ def test_calibration_counts_right_poses_misses_and_false_finds(tmp_path, monkeyp
         image, _, pts = synth.render(params, context)
         truths[image[..., ::-1].tobytes()[:4096]] = calibrate.true_quad(pts, page, 128)
     seen = []
-    monkeypatch.setattr(calibrate, "choose", lambda t, f, m: seen.append((sorted(t), sorted(f), m)) or "chosen")
+    monkeypatch.setattr(calibrate, "choose_by_view", lambda *a: seen.append(a) or "chosen")
     assert calibrate.calibrate(Oracle(page, truths), context, [], count=8) == "chosen"
-    true_evidence, false_evidence, missed = seen[0]
-    assert true_evidence == [0.9] * 4 and missed == 4  # half a page off is a miss, not a false find
-    assert false_evidence == [0.3] * 8  # the eight samples without the pattern
+    true_evidence, true_in_view, false_evidence, false_in_view, missed = seen[0]
+    assert list(true_evidence) == [0.9] * 4 and missed == 4  # half a page off is a miss, not a false find
+    assert list(true_in_view) == [1.0] * 4
+    assert list(false_evidence) == [0.3] * 8 and list(false_in_view) == [0.4] * 8  # the eight samples without it
 
 
 def test_a_saved_model_is_calibrated_as_a_cpu_runs_it(tmp_path, monkeypatch):

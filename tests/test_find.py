@@ -75,6 +75,15 @@ def test_a_find_whose_inner_masks_disagree_is_rejected():
     assert d.found and d.quad is not None and d.agreement == 1.0
 
 
+def test_a_page_partly_in_view_is_scored_by_its_own_threshold():
+    calibration = {"threshold": 0.4, "scale": 0.1, "partly": {"threshold": 0.6, "scale": 0.05}}
+    assert find.score_of(0.4, calibration, in_view=1.0) == pytest.approx(0.5)
+    assert find.score_of(0.6, calibration, in_view=0.5) == pytest.approx(0.5)
+    assert find.score_of(0.5, calibration, in_view=0.5) < 0.5 < find.score_of(0.5, calibration, in_view=1.0)
+    assert find.score_of(0.6, calibration) == pytest.approx(0.5)  # in_view unknown: the stricter one
+    assert find.score_of(0.4, {"threshold": 0.4, "scale": 0.1}, in_view=0.5) == pytest.approx(0.5)  # older models
+
+
 def test_the_calibrated_score_is_a_half_at_the_threshold():
     calibration = {"threshold": 0.4, "scale": 0.1}
     assert find.score_of(0.4, calibration) == pytest.approx(0.5)

@@ -14,7 +14,7 @@ def main(argv=None, prog=None):
     """`segmenty calibrate`, and calibrate_segmenter.py: argv and prog as segmenty.commands describes."""
     cli.hide_gpus()
     cli.start_keras_quietly()  # segmenty.calibrate imports Keras: its start-up lines would bury --help
-    from segmenty.calibrate import CALIBRATION_COUNT, update
+    from segmenty.calibrate import CALIBRATION_COUNT, describe, update
     p = cli.parser(__doc__, epilog=EPILOG, prog=prog)
     p.add_argument("path", metavar="MODEL", help="a .keras file written by train_segmenter.py (rewritten in place)")
     p.add_argument("--pattern", default="pattern", help="the pattern folder the model was trained on")
@@ -28,7 +28,7 @@ def main(argv=None, prog=None):
     if decision is None:
         print(f"no synthetic sample was posed right: {args.path} decides from its masks (train it longer)")
     else:
-        print(f"{args.path}: a find needs evidence >= {decision['threshold']} ({decision['true_finds']} true finds, "
+        print(f"{args.path}: a find needs {describe(decision)}; {decision['true_finds']} true finds, "
               f"{decision['false_finds']} false of {decision['false_candidates']} candidates on synthetic samples "
-              f"and board-free photos)")
+              f"and board-free photos")
 
