@@ -38,9 +38,11 @@ def overlay(rgb, probs, names, find=None, thresholds=None):
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     for k in range(probs.shape[2]):
         inside = (probs[..., k] > (0.5 if thresholds is None else thresholds[k])).astype(np.uint8)
-        if inside.any():
-            tint = cv2.add(cv2.convertScaleAbs(img, alpha=0.55), tuple(0.45 * c for c in COLORS[k % len(COLORS)]) + (0,))
-            cv2.copyTo(tint, inside, img)
+        x, y, w, h = cv2.boundingRect(inside)
+        if w and h:  # tinted within the mask's box only: the same pixels, a fraction of the work
+            box = img[y:y + h, x:x + w]
+            tint = cv2.add(cv2.convertScaleAbs(box, alpha=0.55), tuple(0.45 * c for c in COLORS[k % len(COLORS)]) + (0,))
+            cv2.copyTo(tint, inside[y:y + h, x:x + w], box)
     scale = max(img.shape[:2]) / 640
     thick = max(1, round(3 * scale))
     if find is not None:
@@ -67,9 +69,11 @@ def write_photo(out, stem, rgb, find, names, thresholds, image_size):
     entry = {"input": os.path.join(out, f"{stem}_in.jpg"), "masks": []}
     seen = images.model_input(rgb, image_size).astype(np.uint8)
     cv2.imwrite(entry["input"], cv2.cvtColor(seen, cv2.COLOR_RGB2BGR))
+    # All masks at once, rounded to the nearest grey level: OpenCV's conversion is several times faster than numpy's.
+    grey = cv2.split(cv2.convertScaleAbs(np.ascontiguousarray(find.masks, np.float32), alpha=255))
     for k, name in enumerate(names):
         path = os.path.join(out, f"{stem}_out{k}_{name}.png")
-        cv2.imwrite(path, np.clip(find.masks[..., k] * 255 + 0.5, 0, 255).astype(np.uint8), PNG_PARAMS)
+        cv2.imwrite(path, grey[k], PNG_PARAMS)
         entry["masks"].append(path)
     entry["area"] = [round(float((find.masks[..., k] > t).mean()), 5) for k, t in enumerate(thresholds)]
     entry["overlay"] = os.path.join(out, f"{stem}_overlay.jpg")
