@@ -316,12 +316,21 @@ def mask_evidence(probs, thresholds, coverage=None):
     return component, round(present, 4), agreement
 
 
-def start_quad(probs, component, size):
+def start_quad(probs, component, size, tolerance=0.01):
     """The quad the pose search starts from: the component's outline moved to agree with the
     probabilities (blur smears the outline past the page), unless the outline runs along the
-    photo's border, where it marks the cut that pose_from_quad extends the page past."""
+    photo's border, where it marks the cut that pose_from_quad extends the page past.
+
+    An outline clear of the border says the page is in the photo: a corner moved out of the
+    photo (past `tolerance` of its size) was pulled there by the fit, which pixels outside the
+    photo don't pay into, not by the mask, and the outline is kept."""
     outline = geometry.fit_quad(component)
-    return outline if cut_edges(outline, size) else quad_from_masks(probs[..., 0], component)
+    if cut_edges(outline, size):
+        return outline
+    refined = geometry.refine_quad(probs[..., 0], outline)
+    near = tolerance * max(size)
+    inside = (refined >= -0.5 - near) & (refined <= np.float64(size) - 0.5 + near)
+    return refined if inside.all() else outline
 
 
 def quad_from_masks(prob, component):

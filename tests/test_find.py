@@ -170,3 +170,19 @@ def test_the_pose_starts_from_the_page_not_from_its_smear():
     probs[50:150, 100:140] = 0.55
     component = probs[..., 0] > 0.5
     assert np.allclose(find.start_quad(probs, component, (200, 200)), geometry.fit_quad(component))
+
+
+def test_a_page_in_the_photo_keeps_its_outline_where_the_fit_runs_a_corner_out(monkeypatch):
+    # Pixels outside the photo cost the fit nothing, so it can pull a corner far out of it
+    # (a dark board near the photo's top edge did); the mask's outline, clear of the border, says
+    # the page is inside.
+    probs = np.zeros((200, 200, 1), np.float32)
+    probs[30:150, 40:160] = 0.95
+    component = probs[..., 0] > 0.5
+    outline = geometry.fit_quad(component)
+    away = outline + np.float64([[0, -120], [0, 0], [0, 0], [0, 0]])  # its top-left corner 90 px above the photo
+    monkeypatch.setattr(geometry, "refine_quad", lambda prob, quad: away)
+    assert np.allclose(find.start_quad(probs, component, (200, 200)), outline)
+    near = outline + np.float64([[0, -31], [0, 0], [0, 0], [0, 0]])  # 0.5 px above it: within the tolerance
+    monkeypatch.setattr(geometry, "refine_quad", lambda prob, quad: near)
+    assert np.allclose(find.start_quad(probs, component, (200, 200)), near)
