@@ -55,6 +55,9 @@ SPREAD = 0.2  # masks covering less of a true find (a centre dot, say) may be ou
 ZOOM_MARGIN = 0.25  # a second look at a find frames it with this share of its extent on each side
 ZOOM_MAX = 0.5  # ... unless that window would cover more than this share of the photo anyway
 ZOOM_KEEP = 0.8  # the second look is kept if the find's area changes by less than this factor
+# A quad's side or corner within this share of the photo's size of its border is at the border:
+# a fitted quad's cut side strays a little past it (cut_edges, within_window, start_quad).
+NEAR_BORDER = 0.01
 TRACK_MARGIN = 0.3  # in video, the next frame is looked at first this share of the find's extent around it
 # Before a model is calibrated (a checkpoint of its first epoch): a page whose tiles correlate
 # with the photo at 0.5 explains half of what the photo shows there.
@@ -180,7 +183,7 @@ def tracking_window(quad, size, margin=TRACK_MARGIN):
     return square_window((x0 + x1) / 2, (y0 + y1) / 2, side, size)
 
 
-def within_window(quad, window, size, tolerance=0.01):
+def within_window(quad, window, size, tolerance=NEAR_BORDER):
     """Whether a quad lies inside a window of the photo, clear of its sides by `tolerance` of its
     width (as cut_edges judges the photo's border), but for the sides on the photo's border (a page
     may run on out of the photo there). A quad at or past another side is one the window cut: its
@@ -316,7 +319,7 @@ def mask_evidence(probs, thresholds, coverage=None):
     return component, round(present, 4), agreement
 
 
-def start_quad(probs, component, size, tolerance=0.01):
+def start_quad(probs, component, size, tolerance=NEAR_BORDER):
     """The quad the pose search starts from: the component's outline moved to agree with the
     probabilities (blur smears the outline past the page), unless the outline runs along the
     photo's border, where it marks the cut that pose_from_quad extends the page past.
@@ -532,7 +535,7 @@ def passes(evidence, calibration, page, H, size):
     return score_of(evidence, calibration or UNCALIBRATED, in_view) >= 0.5
 
 
-def cut_edges(quad, size, tolerance=0.01):
+def cut_edges(quad, size, tolerance=NEAR_BORDER):
     """The sides of a quad (i: corner i to corner i + 1) that run along the photo's border."""
     w, h = size
     near = tolerance * max(w, h)
