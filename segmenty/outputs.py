@@ -130,25 +130,36 @@ def segment(segmenter, inputs, out, limit=10, on_result=None, model_name=None):
         except ValueError as e:
             return None, e
 
+    def collect(written):
+        """Add a batch's entries to results, in order, as their files are written."""
+        for path, find, entry in written:
+            entry = {"source": path, **(entry.result() if find is not None else entry)}
+            results["images"].append(entry)
+            if on_result and find is not None:
+                on_result(entry, find.masks, thresholds)
+
     started = time.monotonic()
     batch = segmenter.predictor.batch_size
+    # A pipeline: while the model looks at one batch, the next is read and the last one's files are
+    # written. The model leaves a core idle between its passes; reading and writing fill it.
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        reading = [pool.submit(load, p) for p in paths[:batch]]
+        written = []
         for first in range(0, len(paths), batch):
-            loaded = list(pool.map(load, paths[first:first + batch]))
-            good = [(path, stem, rgb) for path, stem, (rgb, _) in zip(paths[first:], stems[first:], loaded)
-                    if rgb is not None]
-            for path, (rgb, err) in zip(paths[first:], loaded):
+            loaded = [r.result() for r in reading]
+            reading = [pool.submit(load, p) for p in paths[first + batch:first + 2 * batch]]
+            finds = list(segmenter.find_all([rgb for rgb, _ in loaded if rgb is not None], masks=True))
+            collect(written)
+            written, finds = [], iter(finds)
+            for path, stem, (rgb, err) in zip(paths[first:], stems[first:], loaded):
                 if rgb is None:
-                    results["images"].append({"source": path, "error": str(err)})
+                    written.append((path, None, {"error": str(err)}))
                     print(f"warning: {path}: {err}", file=sys.stderr)
-            finds = list(segmenter.find_all([rgb for _, _, rgb in good], masks=True))
-            entries = pool.map(lambda a: write_photo(out, a[0][1], a[0][2], a[1], names, thresholds, size),
-                               zip(good, finds))
-            for (path, _, _), find, entry in zip(good, finds, entries):
-                entry = {"source": path, **entry}
-                results["images"].append(entry)
-                if on_result:
-                    on_result(entry, find.masks, thresholds)
+                else:
+                    find = next(finds)
+                    written.append((path, find, pool.submit(write_photo, out, stem, rgb, find, names, thresholds,
+                                                            size)))
+        collect(written)
     results["seconds"] = round(time.monotonic() - started, 3)
     images.write_json(os.path.join(out, "results.json"), {k: v for k, v in results.items() if k != "seconds"},
                       indent=1)

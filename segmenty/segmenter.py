@@ -128,34 +128,35 @@ class Segmenter:
             out += list(probs[:len(chunk)])
         return out
 
-    def _looks(self, photos, tiled=False):
+    def _looks(self, photos, tiled=False, run=map):
         """Per photo: (mask probabilities at its size, the closer look's window that was kept, or None).
 
         A first look at each whole photo; with `tiled`, a look at each of its tiles too
         (find.tile_windows), in which a pattern a few percent of the photo is as large as the
         model learned patterns to be; then a closer look at what was found small (find.zoom_window).
+        `run` maps the work per photo around the model's passes (a pool's map runs it side by side).
         """
         size = self.image_size
         sizes = [(p.shape[1], p.shape[0]) for p in photos]
-        fulls = [find.to_photo_size(probs, s) for probs, s in
-                 zip(self._predict([images.model_input(p, size) for p in photos]), sizes)]
+        seen = lambda photo, window=None: images.model_input(photo if window is None else _crop(photo, window), size)
+        fulls = list(run(find.to_photo_size, self._predict(list(run(seen, photos))), sizes))
         if tiled:
             tiles = [(i, w) for i, s in enumerate(sizes) for w in find.tile_windows(s, size)]
-            for (i, window), probs in zip(tiles, self._predict([images.model_input(_crop(photos[i], w), size)
-                                                                for i, w in tiles])):
+            for (i, window), probs in zip(tiles, self._predict(list(run(lambda t: seen(photos[t[0]], t[1]), tiles)))):
                 fulls[i] = find.zoomed(fulls[i], window, probs, keep=np.maximum)
-        windows = [find.zoom_window(full, self.thresholds[0], s) if self.zoom else None for full, s in zip(fulls, sizes)]
+        windows = (list(run(lambda full, s: find.zoom_window(full, self.thresholds[0], s), fulls, sizes)) if self.zoom
+                   else [None] * len(photos))
         wanted = [i for i, w in enumerate(windows) if w]
-        second = dict(zip(wanted, self._predict([images.model_input(_crop(photos[i], windows[i]), size)
-                                                 for i in wanted])))
-        out = []
-        for i, full in enumerate(fulls):
+        second = dict(zip(wanted, self._predict(list(run(lambda i: seen(photos[i], windows[i]), wanted)))))
+
+        def closer(i, full):
             window = windows[i]
-            if window:
-                close = find.zoomed(full, window, second[i])
-                full, window = (close, window) if find.confirmed(full, close, self.thresholds[0]) else (full, None)
-            out.append((full, window))
-        return out
+            if not window:
+                return full, None
+            close = find.zoomed(full, window, second[i])
+            return (close, window) if find.confirmed(full, close, self.thresholds[0]) else (full, None)
+
+        return list(run(closer, range(len(fulls)), fulls))
 
     # ------------------------------------------------------------ the answer
 
@@ -214,12 +215,12 @@ class Segmenter:
         # OpenCV releases the GIL: the poses of a batch run side by side.
         run = pool.map if pool is not None and len(photos) > 1 else map
         answer = lambda a: self._answer(*a, masks)
-        looks = self._looks(photos)
+        looks = self._looks(photos, run=run)
         finds = list(run(answer, [(p, *l) for p, l in zip(photos, looks)]))
         again = [i for i, (p, f) in enumerate(zip(photos, finds))
                  if self.small and not f.found and find.tile_windows((p.shape[1], p.shape[0]), self.image_size)]
         if again:
-            tiled = self._looks([photos[i] for i in again], tiled=True)
+            tiled = self._looks([photos[i] for i in again], tiled=True, run=run)
             for i, f in zip(again, run(answer, [(photos[i], *l) for i, l in zip(again, tiled)])):
                 if f.found:
                     finds[i] = f

@@ -17,6 +17,7 @@ OpenCV's VideoCapture reads and VideoWriter writes; a window shows the frames li
 exists (`show`), and Esc or q there ends the run as Ctrl-C does.
 """
 
+import itertools
 import json
 import os
 import sys
@@ -32,6 +33,7 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".m
 EVERY = 30  # a whole look at least this often, even while tracking
 FOURCC = "mp4v"  # what OpenCV's own FFmpeg writes everywhere without extra codecs
 MAX_FAILURES = 10  # this many unreadable frames in a row end a video
+BATCH = 8  # frames of a file found together without tracking
 
 
 def is_video_name(name):
@@ -99,51 +101,52 @@ def run(segmenter, source, out, track=True, every=EVERY, show=None, limit=0, log
     fps = capture.get(cv2.CAP_PROP_FPS) or 0
     fps = fps if 1 <= fps <= 240 else 30.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    # Without tracking, a file's frames don't depend on one another: a batch of them is found side
+    # by side, one core posing while the other runs the model. A camera's are answered as they come.
+    batch = 1 if track or isinstance(source, int) else BATCH
     counts = {"frames": 0, "found": 0, "errors": 0}
     started = time.monotonic()
     writer = None
     try:
         with images.replacing(video_path) as video_tmp, images.replacing(jsonl_path) as jsonl_tmp, \
                 open(jsonl_tmp, "w") as lines:
-            previous, failures = None, 0
+            previous = None
+            frames = _frames(capture, isinstance(source, int), total, limit)
             try:
-                while not limit or counts["frames"] < limit:
-                    index = counts["frames"]
-                    if not capture.grab():
-                        # A frame that won't decode mid-file is logged and skipped; past the last frame,
-                        # or after a run of them (a cut-off file), the video ends.
-                        failures += 1
-                        if isinstance(source, int) or index >= total or failures > MAX_FAILURES:
-                            break
-                        _write_line(lines, {"frame": index, "time": round(index / fps, 4), "error": "unreadable frame"})
+                while True:
+                    chunk = list(itertools.islice(frames, batch))
+                    if not chunk:
+                        break
+                    readable = [frame for _, frame in chunk if frame is not None]
+                    if track:
+                        whole = chunk[0][0] % every == 0
+                        finds = iter([segmenter.track(frame, None if whole else previous, channels="bgr")
+                                      for frame in readable])
+                    else:
+                        finds = segmenter.find_all(readable, channels="bgr", batch_size=batch)
+                    for index, frame in chunk:
+                        seconds = round(index / fps, 4)
                         counts["frames"] += 1
-                        counts["errors"] += 1
-                        continue
-                    failures = 0
-                    ok, frame = capture.retrieve()
-                    seconds = round(index / fps, 4)
-                    counts["frames"] += 1
-                    if not ok or frame is None:
-                        _write_line(lines, {"frame": index, "time": seconds, "error": "unreadable frame"})
-                        counts["errors"] += 1
-                        continue
-                    whole = not track or index % every == 0
-                    found = segmenter.track(frame, None if whole else previous, channels="bgr")
-                    previous = found if found.found else None
-                    counts["found"] += found.found
-                    _write_line(lines, {"frame": index, "time": seconds, **found.to_json()})
-                    annotated = draw_find(frame.copy(), found)
-                    if writer is None:
-                        writer = cv2.VideoWriter(video_tmp, cv2.VideoWriter_fourcc(*FOURCC), fps,
-                                                 (frame.shape[1], frame.shape[0]))
-                    writer.write(annotated)
-                    if show:
-                        cv2.imshow(f"segmenty: {name} (Esc to stop)", annotated)
-                        if cv2.waitKey(1) & 0xFF in (27, ord("q")):
-                            break
-                    if log and counts["frames"] % 100 == 0:
-                        log(f"{counts['frames']} frames, {counts['found']} found, "
-                            f"{counts['frames'] / (time.monotonic() - started):.1f} frames/s")
+                        if frame is None:
+                            _write_line(lines, {"frame": index, "time": seconds, "error": "unreadable frame"})
+                            counts["errors"] += 1
+                            continue
+                        found = next(finds)
+                        previous = found if found.found else None
+                        counts["found"] += found.found
+                        _write_line(lines, {"frame": index, "time": seconds, **found.to_json()})
+                        annotated = draw_find(frame.copy(), found)
+                        if writer is None:
+                            writer = cv2.VideoWriter(video_tmp, cv2.VideoWriter_fourcc(*FOURCC), fps,
+                                                     (frame.shape[1], frame.shape[0]))
+                        writer.write(annotated)
+                        if show:
+                            cv2.imshow(f"segmenty: {name} (Esc to stop)", annotated)
+                            if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                                raise KeyboardInterrupt
+                        if log and counts["frames"] % 100 == 0:
+                            log(f"{counts['frames']} frames, {counts['found']} found, "
+                                f"{counts['frames'] / (time.monotonic() - started):.1f} frames/s")
             except KeyboardInterrupt:  # the usual end of a camera run: keep what was written
                 pass
             finally:
@@ -156,6 +159,25 @@ def run(segmenter, source, out, track=True, every=EVERY, show=None, limit=0, log
         if show:
             cv2.destroyAllWindows()
     return {**counts, "seconds": round(time.monotonic() - started, 3), "video": video_path, "jsonl": jsonl_path}
+
+
+def _frames(capture, camera, total, limit):
+    """Yield (index, BGR frame, or None for a frame that could not be decoded), up to `limit` (0: all)."""
+    index, failures = 0, 0
+    while not limit or index < limit:
+        if not capture.grab():
+            # A frame that won't decode mid-file is an error line; past the last frame, or after a
+            # run of them (a cut-off file), the video ends.
+            failures += 1
+            if camera or index >= total or failures > MAX_FAILURES:
+                return
+            yield index, None
+            index += 1
+            continue
+        failures = 0
+        ok, frame = capture.retrieve()
+        yield index, frame if ok and frame is not None else None
+        index += 1
 
 
 def _write_line(lines, entry):

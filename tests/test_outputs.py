@@ -113,3 +113,19 @@ def test_bad_input(full_model, tmp_path, script, case, message):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and re.match(message, lines[0]), proc.stderr
+
+
+def test_photos_keep_their_order_across_batches(full_model, tmp_path):
+    # Batches are read, found and written overlapping one another: the answers still come in order.
+    names = [f"p{i}.jpg" for i in range(7)]
+    for i, name in enumerate(names):
+        write_photo(tmp_path / name, 40 + 8 * i, 30)
+    (tmp_path / "p3.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    seen = []
+    results = outputs.segment(Segmenter.load(full_model, batch_size=2), [str(tmp_path / n) for n in names],
+                              str(tmp_path / "out"), limit=0, on_result=lambda entry, probs, t: seen.append(
+                                  (os.path.basename(entry["source"]), probs.shape[1])))
+    assert [os.path.basename(e["source"]) for e in results["images"]] == names
+    assert "error" in results["images"][3]
+    assert [e.get("size") for e in results["images"]] == [[40 + 8 * i, 30] if i != 3 else None for i in range(7)]
+    assert seen == [(n, 40 + 8 * i) for i, n in enumerate(names) if i != 3]

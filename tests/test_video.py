@@ -177,7 +177,8 @@ def test_bad_videos_get_one_line_and_nothing_written(clip, tmp_path, script):
         assert not out.exists() or not os.listdir(out)
 
 
-def test_a_corrupt_frame_is_an_error_line_and_the_run_goes_on(clip, tmp_path):
+@pytest.mark.parametrize("track", [True, False], ids=["tracking", "whole looks, in batches"])
+def test_a_corrupt_frame_is_an_error_line_and_the_run_goes_on(clip, tmp_path, track):
     pattern, _, _ = clip
     path = str(tmp_path / "mj.avi")
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
@@ -188,8 +189,8 @@ def test_a_corrupt_frame_is_an_error_line_and_the_run_goes_on(clip, tmp_path):
     starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # each frame's JPEG
     data[starts[4] + 2:starts[4] + 400] = bytes(398)  # frame 4 no longer decodes
     open(path, "wb").write(bytes(data))
-    done = video.run(segmenter(pattern), path, str(tmp_path / "out"), show=False)
+    done = video.run(segmenter(pattern), path, str(tmp_path / "out"), track=track, show=False)
     lines = [json.loads(line) for line in (tmp_path / "out" / "mj.jsonl").read_text().splitlines()]
-    assert [e["frame"] for e in lines] == list(range(8)) and done["errors"] == 1
+    assert [e["frame"] for e in lines] == list(range(8)) and done["errors"] == 1 and done["frames"] == 8
     assert lines[4] == {"frame": 4, "time": 0.4, "error": "unreadable frame"}
     assert "found" in lines[5]
