@@ -1,8 +1,8 @@
 """Calibrating the find decision without a single real photo of the pattern.
 
 The decision (find.py) rests on one piece of evidence: how well the registered page explains
-the photo (find.evidence_for: the median of pose.match's tile correlations, or the median score
-of the page's border if lower; `likeness` in results.json). Where to
+the photo (find.evidence_for: the median correlation of the pattern area's tiles, pose.match, or
+the median score of the page's border if lower; `likeness` in results.json). Where to
 cut it is measured here, when a model is trained, and stored in it (info["decision"]):
 
 1. Photos with the pattern: `count` samples of the `robust` recipe drawn at CALIBRATION_SIZE

@@ -18,8 +18,8 @@
    detectors name, even where the masks missed it. For a chessboard or a ChArUco board, H is
    then fitted again through its inner corners found to sub-pixel precision
    (pose.refine_chessboard).
-3. The decision: the registered page is compared with the photo tile by tile (pose.match) and
-   its border with the paper around the pattern (pose.border); the lower of their medians is
+3. The decision: the registered pattern area is compared with the photo tile by tile (pose.match)
+   and the page's border with the paper around the pattern (pose.border); the lower of their medians is
    the evidence (`likeness`, evidence_for), and `score` (0..1) maps it through the
    calibration the model carries (measured on held-out synthetic samples and board-free photos
    when it was trained, see calibrate.py), with a threshold of its own for a page partly out of
@@ -582,9 +582,11 @@ def in_photo(xy, size):
 def evidence_for(gray, page, H):
     """How well the page, posed by H, explains the photo, -1..1, or None where too little of it is
     in view to judge (fewer than JUDGED tiles):
-    the median tile correlation (pose.match), or, if lower, the median score of the page's border
-    around the pattern area (pose.border), which tells the pattern from a larger grid of it."""
-    tiles = pose.match(gray, page.picture, page.size, H)
+    the median correlation of the pattern area's tiles (pose.match), or, if lower, the median
+    score of the page's border around the pattern area (pose.border), which tells the pattern from
+    a larger grid of it. The tiles leave the border out: a plain card of the pattern's shape would
+    match the page's outline in every tile that holds a stretch of it."""
+    tiles = pose.match(gray, page.picture, page.size, H, area=page.area)
     if len(tiles) < JUDGED:
         return None
     evidence = float(np.median(tiles))

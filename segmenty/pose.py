@@ -577,27 +577,33 @@ def local_corners(area, page_points, photo_points, usable, H, nearest=9):
     return out
 
 
-def match(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2):
+def match(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2, area=None):
     """How well the page, posed by H, explains the photo: correlation per tile of the page.
 
     The photo is warped into the page's frame (`side` pixels on its longer side) and compared
     with the page picture tile by tile; tiles the page sends out of the photo, or whose picture
-    is flat (plain paper), are left out.
+    is flat (plain paper), are left out. With `area` (the pattern area's 4 x 2 corners in
+    full.png), the tiles divide that area, not the whole page: the page's outline (a dark pattern
+    on light paper) then takes no part, as any dark card on a light wall would match it.
 
     Returns:
         float array of the tiles' correlations (-1..1), empty when no tile can be judged.
     """
-    grid, _, _ = match_grid(gray, page, page_size, H, tiles, side)
+    grid, _, _ = match_grid(gray, page, page_size, H, tiles, side, area)
     return grid[~np.isnan(grid)]
 
 
-def match_grid(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2):
+def match_grid(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2, area=None):
     """match()'s correlations as a tiles x tiles grid (NaN for a tile left out), and the tiles'
     edges in full.png pixels: (grid, x edges, y edges)."""
     template, warped, valid, s = _in_page_frame(gray, page, page_size, H, side)
     th, tw = template.shape
     grid = np.full((tiles, tiles), np.nan)
-    xs, ys = np.linspace(0, tw, tiles + 1).round().astype(int), np.linspace(0, th, tiles + 1).round().astype(int)
+    # Tile edges in frame pixels: the page's, or the pattern area's (its corners are pixel centres).
+    (x0, y0), (x1, y1) = ((0, 0), (tw, th)) if area is None else \
+        ((np.min(area, axis=0) + 0.5) * s, (np.max(area, axis=0) + 0.5) * s)
+    xs = np.linspace(x0, x1, tiles + 1).round().astype(int).clip(0, tw)
+    ys = np.linspace(y0, y1, tiles + 1).round().astype(int).clip(0, th)
     for i in range(tiles):
         for j in range(tiles):
             box = (slice(ys[i], ys[i + 1]), slice(xs[j], xs[j + 1]))

@@ -71,6 +71,24 @@ def test_a_page_mostly_out_of_the_photo_is_not_judged(chess):
     assert find.evidence_for(photo, chess, far) is None
 
 
+def test_a_plain_card_of_the_pattern_s_shape_is_no_evidence(chess):
+    # A dark card on a light wall has the chessboard's outline and its paper margin: tiles of the
+    # whole page, each with a stretch of that outline, match it; tiles of the pattern area don't.
+    H = pose_at(chess, TILTED)
+    card = np.full((chess.size[1], chess.size[0]), 230, np.uint8)
+    (x0, y0), (x1, y1) = np.int32(chess.area[0] + 0.5), np.int32(chess.area[2] + 0.5)
+    card[y0:y1, x0:x1] = 50
+    rng = np.random.default_rng(1)
+    photo = np.clip(rng.normal(225, 6, (480, 640)), 0, 255).astype(np.uint8)
+    cv2.warpPerspective(card, H, (640, 480), dst=photo, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_TRANSPARENT)
+    photo = np.clip(photo + rng.normal(0, 4, photo.shape), 0, 255).astype(np.uint8)
+    assert np.median(pose.match(photo, chess.picture, chess.size, H)) > 0.3  # the page's tiles: fooled
+    assert len(pose.border(photo, chess.picture, chess.size, chess.area, H)) and \
+        np.median(pose.border(photo, chess.picture, chess.size, chess.area, H)) > 0.9  # so is the border
+    assert find.evidence_for(photo, chess, H) < 0.15
+    assert find.evidence_for(photo_of(chess, H), chess, H) > 0.9  # the board itself
+
+
 def test_the_corners_in_view_place_the_chessboard_where_it_is(chess):
     # OpenCV follows the corners of the part in view; one of the places they fit in the page is right.
     H_true = pose_at(chess, HALF_OUT)
