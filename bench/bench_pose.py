@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The pose and the decision alone, without a model: what find.decide answers when the mask is right.
 
-    python bench/bench_pose.py --pattern DIR [--synthetic 300] [--backgrounds DIR]
+    python bench/bench_pose.py --pattern DIR [--synthetic 300] [--cards 0] [--backgrounds DIR]
         [--sets DIR ...] [--threshold 0.5] [--jitter 0.0]
 
 The full-pattern mask each photo gets is its truth quad (cut by the photo, its edge blurred by 2
@@ -19,7 +19,11 @@ points error, and decide's median time.
    inside the sample, each whole and cut as ../shared/tools/degrade_real.py cuts its partial
    photos: the frame cropped along x or y so that 40% of the pattern's extent lies outside it.
    These are the figures to decide on: no real photo enters them.
-2. --sets DIR ...: folders of photos with a gt.json ({"quad", "size"} per photo, as bench_real.py
+2. --cards N: decoys. N board-free background photos, each with a plain card of the pattern
+   area's shape on lighter paper pasted in (one random dark tone, a little noise: a picture
+   frame, a poster, a screen), posed at random, and that card's outline as the mask. Any find
+   is a false find; the evidence of each is summarised (median, 90th percentile, most).
+3. --sets DIR ...: folders of photos with a gt.json ({"quad", "size"} per photo, as bench_real.py
    writes its degraded sets), each scored on its own. Real photos are a measuring tape: look,
    don't tune.
 """
@@ -102,6 +106,39 @@ def synthetic(page, pattern, backgrounds, count, calibration, jitter):
     return records, times
 
 
+def cards(page, backgrounds, count, calibration):
+    """(finds, evidence of each decoy) over `count` plain cards of the page's shape in board-free photos."""
+    photos = samples.background_paths(backgrounds)
+    (x0, y0), (x1, y1) = np.int32(np.asarray(page.area)[0] + 0.5), np.int32(np.asarray(page.area)[2] + 0.5)
+    finds, evidence = 0, []
+    for i in range(count):
+        rng = np.random.default_rng([SEED, 7, i])
+        photo = images.read_photo(photos[int(rng.integers(len(photos)))])
+        gray = cv2.resize(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY), (SYNTH_SIZE, SYNTH_SIZE), interpolation=cv2.INTER_AREA)
+        card = np.full((page.size[1], page.size[0]), rng.uniform(170, 250), np.float32)
+        card[y0:y1, x0:x1] = rng.uniform(20, 130)
+        card = np.clip(card + rng.normal(0, 3, card.shape), 0, 255).astype(np.uint8)
+        # A random pose: its pattern area 25-60% of the photo's side, turned, tilted, inside the photo.
+        side = rng.uniform(0.25, 0.6) * SYNTH_SIZE
+        aspect = (x1 - x0) / (y1 - y0)
+        w, h = side * min(1.0, aspect), side * min(1.0, 1 / aspect)
+        corners = np.float64([[-w, -h], [w, -h], [w, h], [-w, h]]) / 2
+        corners *= 1 + rng.uniform(-0.12, 0.12, (4, 1))
+        turn = rng.uniform(-np.pi, np.pi)
+        corners = corners @ np.float64([[np.cos(turn), np.sin(turn)], [-np.sin(turn), np.cos(turn)]])
+        reach = np.max(np.abs(corners), axis=0) * 1.2
+        centre = rng.uniform(reach, SYNTH_SIZE - reach)
+        quad = corners + centre
+        H = cv2.getPerspectiveTransform(np.float32(page.area), np.float32(quad))
+        cv2.warpPerspective(card, H, (SYNTH_SIZE, SYNTH_SIZE), dst=gray, flags=cv2.INTER_AREA,
+                            borderMode=cv2.BORDER_TRANSPARENT)
+        f = find.decide(gray, truth_mask(quad, (SYNTH_SIZE, SYNTH_SIZE), 0.0, rng), [0.5], page, calibration)
+        finds += bool(f.found)
+        if f.likeness is not None:
+            evidence.append(f.likeness)
+    return finds, evidence
+
+
 def real_set(folder, page, calibration, jitter):
     """score_answer records and decide's times for a folder with a gt.json."""
     with open(os.path.join(folder, "gt.json")) as f:
@@ -140,6 +177,7 @@ def main(argv=None):
     parser.add_argument("--backgrounds", default="backgrounds",
                         help="background folder for the samples (photos in its subfolders); "
                              "photos training never saw, e.g. bench_real.py's WORK/no_board in a folder of its own")
+    parser.add_argument("--cards", type=int, default=0, help="plain cards of the pattern's shape in board-free photos (0: none)")
     parser.add_argument("--sets", nargs="*", default=[], help="folders of photos with a gt.json")
     parser.add_argument("--threshold", type=float, default=0.5, help="the decision's cut on the evidence")
     parser.add_argument("--jitter", type=float, default=0.0, help="each mask corner moved by this share of the diagonal")
@@ -152,6 +190,11 @@ def main(argv=None):
         records, times = synthetic(page, args.pattern, args.backgrounds, args.synthetic, calibration, args.jitter)
         for kind, recs in records.items():
             print(row(f"synthetic, {kind}", recs, times), flush=True)
+    if args.cards:
+        finds, evidence = cards(page, args.backgrounds, args.cards, calibration)
+        q = np.percentile(evidence, [50, 90, 100]) if evidence else [np.nan] * 3
+        print(f"\nplain cards of the pattern's shape: {finds} found of {args.cards}; evidence median "
+              f"{q[0]:.3f}, p90 {q[1]:.3f}, most {q[2]:.3f} (threshold {args.threshold})", flush=True)
     for folder in args.sets:
         records, times = real_set(folder, page, calibration, args.jitter)
         name = os.path.join(os.path.basename(os.path.dirname(os.path.normpath(folder))), os.path.basename(os.path.normpath(folder)))
