@@ -231,10 +231,8 @@ def time_video_run(segmenter, clip, out, track, timer, limit=0):
     with open(done["jsonl"]) as f:
         lines = [json.loads(line) for line in f]
     posed = sum(e.get("homography") is not None for e in lines)
-    if not track:  # a file's frames found 8 at a time, side by side: the stages overlap, no rest to tell
-        return {"rate": done["frames"] / done["seconds"], "ms": _per_item(timer, done["frames"]),
-                "items": done["frames"], "found": done["found"], "posed": posed}
-    return _with_rest(done["frames"], done["seconds"], timer, done["found"], posed)
+    # Without tracking a file's frames are found 8 at a time, side by side: the stages overlap, no rest to tell.
+    return _with_rest(done["frames"], done["seconds"], timer, done["found"], posed, overlapping=not track)
 
 
 def time_track_loop(segmenter, frames, track, timer):
@@ -259,9 +257,10 @@ def _per_item(timer, n):
     return ms
 
 
-def _with_rest(n, seconds, timer, found, posed):
+def _with_rest(n, seconds, timer, found, posed, overlapping=False):
     ms = _per_item(timer, n)
-    ms["rest"] = 1000 * seconds / n - sum(ms.get(s, 0) for s in STAGES)
+    if not overlapping:
+        ms["rest"] = 1000 * seconds / n - sum(ms.get(s, 0) for s in STAGES)
     return {"rate": n / seconds, "ms": ms, "items": n, "found": found, "posed": posed}
 
 
