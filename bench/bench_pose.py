@@ -2,7 +2,7 @@
 """The pose and the decision alone, without a model: what find.decide answers when the mask is right.
 
     python bench/bench_pose.py --pattern DIR [--synthetic 300] [--cards 0] [--backgrounds DIR]
-        [--sets DIR ...] [--threshold 0.5] [--jitter 0.0]
+        [--sets DIR ...] [--threshold 0.5] [--jitter 0.0] [--model MODEL]
 
 The full-pattern mask each photo gets is its truth quad (cut by the photo, its edge blurred by 2
 px, 0.95 inside), optionally with each corner moved by --jitter of the quad's diagonal (a model's
@@ -26,6 +26,12 @@ points error, and decide's median time.
 3. --sets DIR ...: folders of photos with a gt.json ({"quad", "size"} per photo, as bench_real.py
    writes its degraded sets), each scored on its own. Real photos are a measuring tape: look,
    don't tune.
+
+With --model MODEL, the masks are the model's instead (Segmenter.find, with its calibration;
+--threshold and --jitter are then unused): the whole answer on the same held-out samples,
+whole and cut, so that a change to how the pose reads a model's masks (rounded corners,
+bulges, a side that stops short) is measured without a real photo. The times then include the
+model.
 """
 
 import argparse
@@ -58,32 +64,37 @@ def truth_mask(quad, size, jitter, rng):
     return (cv2.GaussianBlur(mask, (0, 0), 2.0) * 0.95)[..., None]
 
 
-def answer(gray, quad, page, calibration, jitter, rng):
-    """(results.json-like entry, decide's seconds) for one photo with its truth quad."""
-    size = (gray.shape[1], gray.shape[0])
-    probs = truth_mask(quad, size, jitter, rng)
+def answer(photo, quad, page, calibration, jitter, rng, segmenter=None):
+    """(results.json-like entry, seconds) for one photo (BGR or gray) with its truth quad: decide's
+    with the truth mask, or the whole answer of `segmenter` (a Segmenter) with its model's masks."""
     start = time.perf_counter()
-    f = find.decide(gray, probs, [0.5], page, calibration)
+    if segmenter is not None:
+        f = segmenter.find(photo if photo.ndim == 3 else cv2.cvtColor(photo, cv2.COLOR_GRAY2BGR), channels="bgr")
+    else:
+        gray = photo if photo.ndim == 2 else cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
+        probs = truth_mask(quad, (gray.shape[1], gray.shape[0]), jitter, rng)
+        start = time.perf_counter()
+        f = find.decide(gray, probs, [0.5], page, calibration)
     return json.loads(json.dumps(f.to_json())), time.perf_counter() - start
 
 
-def cut_sample(gray, quad, side):
-    """The sample cropped so that CUT of the quad's extent along x (side 0, 1) or y (2, 3) is outside it."""
+def cut_sample(photo, quad, side):
+    """The sample (gray or colour) cropped so that CUT of the quad's extent along x (side 0, 1) or y (2, 3) is outside it."""
     lo, hi = quad.min(axis=0), quad.max(axis=0)
     quad = quad.copy()
     axis = side // 2
     if side % 2 == 0:  # cut from the start
         c = int(lo[axis] + CUT * (hi[axis] - lo[axis]))
-        gray = gray[:, c:] if axis == 0 else gray[c:, :]
+        photo = photo[:, c:] if axis == 0 else photo[c:, :]
         quad[:, axis] -= c
     else:
         c = int(np.ceil(hi[axis] - CUT * (hi[axis] - lo[axis])))
-        gray = gray[:, :c] if axis == 0 else gray[:c, :]
-    return np.ascontiguousarray(gray), quad
+        photo = photo[:, :c] if axis == 0 else photo[:c, :]
+    return np.ascontiguousarray(photo), quad
 
 
-def synthetic(page, pattern, backgrounds, count, calibration, jitter):
-    """{"whole": records, "cut": records} and decide's times, over `count` robust samples."""
+def synthetic(page, pattern, backgrounds, count, calibration, jitter, segmenter=None):
+    """{"whole": records, "cut": records} and the answers' times, over `count` robust samples."""
     context = samples.make_context(backgrounds, pattern, SYNTH_SIZE, 0.0, "robust")
     records, times = {"whole": [], "cut": []}, []
     for i in range(count):
@@ -98,15 +109,14 @@ def synthetic(page, pattern, backgrounds, count, calibration, jitter):
         quad = calibrate.true_quad(pts, page, SYNTH_SIZE)
         if geometry.in_view(quad, (SYNTH_SIZE, SYNTH_SIZE)) < 0.97:  # cut already: not a whole page
             continue
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        for kind, (photo, truth) in (("whole", (gray, quad)), ("cut", cut_sample(gray, quad, int(rng.integers(4))))):
-            entry, seconds = answer(photo, truth, page, calibration, jitter, rng)
+        for kind, (photo, truth) in (("whole", (image, quad)), ("cut", cut_sample(image, quad, int(rng.integers(4))))):
+            entry, seconds = answer(photo, truth, page, calibration, jitter, rng, segmenter)
             times.append(seconds)
             records[kind].append(evaluate.score_answer(entry, {"quad": truth.tolist(), "size": None}))
     return records, times
 
 
-def cards(page, backgrounds, count, calibration):
+def cards(page, backgrounds, count, calibration, segmenter=None):
     """(finds, evidence of each decoy) over `count` plain cards of the page's shape in board-free photos."""
     photos = samples.background_paths(backgrounds)
     (x0, y0), (x1, y1) = np.int32(np.asarray(page.area)[0] + 0.5), np.int32(np.asarray(page.area)[2] + 0.5)
@@ -132,27 +142,27 @@ def cards(page, backgrounds, count, calibration):
         H = cv2.getPerspectiveTransform(np.float32(page.area), np.float32(quad))
         cv2.warpPerspective(card, H, (SYNTH_SIZE, SYNTH_SIZE), dst=gray, flags=cv2.INTER_AREA,
                             borderMode=cv2.BORDER_TRANSPARENT)
-        f = find.decide(gray, truth_mask(quad, (SYNTH_SIZE, SYNTH_SIZE), 0.0, rng), [0.5], page, calibration)
-        finds += bool(f.found)
-        if f.likeness is not None:
-            evidence.append(f.likeness)
+        f, _ = answer(gray, quad, page, calibration, 0.0, rng, segmenter)
+        finds += bool(f["found"])
+        if f["likeness"] is not None:
+            evidence.append(f["likeness"])
     return finds, evidence
 
 
-def real_set(folder, page, calibration, jitter):
+def real_set(folder, page, calibration, jitter, segmenter=None):
     """score_answer records and decide's times for a folder with a gt.json."""
     with open(os.path.join(folder, "gt.json")) as f:
         truth = json.load(f)
     rng = np.random.default_rng(SEED)
     records, times = [], []
     for name in sorted(truth):
-        gray = cv2.cvtColor(images.read_photo(os.path.join(folder, name)), cv2.COLOR_RGB2GRAY)
+        photo = cv2.cvtColor(images.read_photo(os.path.join(folder, name)), cv2.COLOR_RGB2BGR)
         t = truth[name]
         quad = t.get("quad")
         if quad is None:
             continue
-        scale = gray.shape[1] / t["size"][0] if t.get("size") else 1.0
-        entry, seconds = answer(gray, np.asarray(quad, np.float64) * scale, page, calibration, jitter, rng)
+        scale = photo.shape[1] / t["size"][0] if t.get("size") else 1.0
+        entry, seconds = answer(photo, np.asarray(quad, np.float64) * scale, page, calibration, jitter, rng, segmenter)
         times.append(seconds)
         records.append(evaluate.score_answer(entry, t))
     return records, times
@@ -181,22 +191,30 @@ def main(argv=None):
     parser.add_argument("--sets", nargs="*", default=[], help="folders of photos with a gt.json")
     parser.add_argument("--threshold", type=float, default=0.5, help="the decision's cut on the evidence")
     parser.add_argument("--jitter", type=float, default=0.0, help="each mask corner moved by this share of the diagonal")
+    parser.add_argument("--model", help="a trained model: its masks and calibration instead of the truth mask")
     args = parser.parse_args(argv)
     page = from_pattern(args.pattern)
     calibration = {"threshold": args.threshold, "scale": 0.05}
-    print("| photos | boards | found | quad IoU | corner error median / p90 | points median | decide ms |")
+    segmenter = None
+    if args.model:
+        from segmenty.segmenter import Segmenter
+        segmenter = Segmenter.load(args.model, pattern=args.pattern)
+        page, calibration = segmenter.page, segmenter.calibration
+    print(f"| photos | boards | found | quad IoU | corner error median / p90 | points median | "
+          f"{'answer' if segmenter else 'decide'} ms |")
     print("|---|---|---|---|---|---|---|")
     if args.synthetic:
-        records, times = synthetic(page, args.pattern, args.backgrounds, args.synthetic, calibration, args.jitter)
+        records, times = synthetic(page, args.pattern, args.backgrounds, args.synthetic, calibration, args.jitter,
+                                   segmenter)
         for kind, recs in records.items():
             print(row(f"synthetic, {kind}", recs, times), flush=True)
     if args.cards:
-        finds, evidence = cards(page, args.backgrounds, args.cards, calibration)
+        finds, evidence = cards(page, args.backgrounds, args.cards, calibration, segmenter)
         q = np.percentile(evidence, [50, 90, 100]) if evidence else [np.nan] * 3
         print(f"\nplain cards of the pattern's shape: {finds} found of {args.cards}; evidence median "
               f"{q[0]:.3f}, p90 {q[1]:.3f}, most {q[2]:.3f} (threshold {args.threshold})", flush=True)
     for folder in args.sets:
-        records, times = real_set(folder, page, calibration, args.jitter)
+        records, times = real_set(folder, page, calibration, args.jitter, segmenter)
         name = os.path.join(os.path.basename(os.path.dirname(os.path.normpath(folder))), os.path.basename(os.path.normpath(folder)))
         print(row(name, records, times), flush=True)
 

@@ -191,7 +191,10 @@ def pages_past_border(runs, aspect, lengths=np.geomspace(0.6, 1.6, 7), sizes=np.
     - two, meeting at a corner in view: it runs on along both in the aspect's ratio (either way
       round: which of the pattern's sides is which isn't known yet), from the least size that
       covers what is in view to `sizes` times that.
-    Either aspect is tried, since the pattern's turn isn't known yet.
+    Either aspect is tried, since the pattern's turn isn't known yet. A model's mask rounds the
+    page's corners and bends its sides, which breaks a side in two: how many of the run's sides
+    are the page's own isn't known, so the run is also taken as four, three and two sides
+    (fewer_sides), and each gives its quads.
 
     Args:
         runs: sides_in_view's answer.
@@ -202,9 +205,36 @@ def pages_past_border(runs, aspect, lengths=np.geomspace(0.6, 1.6, 7), sizes=np.
     Returns:
         list of (4 x 2 clockwise quad, list of the indexes of its corners in view).
     """
-    if len(runs) != 1 or not 2 <= len(runs[0]) <= 4:
+    if len(runs) != 1 or len(runs[0]) < 2:
         return []
-    sides = runs[0]
+    quads = []
+    for count in (4, 3, 2):
+        sides = fewer_sides(runs[0], count)
+        if len(sides) == count:
+            quads += _pages_from_sides(sides, aspect, lengths, sizes)
+    return quads
+
+
+def fewer_sides(sides, count):
+    """A run of sides (sides_in_view's) with neighbours merged until at most `count` remain,
+    always the two whose points one line fits best (the least RMS distance)."""
+    sides = list(sides)
+    while len(sides) > count:
+        best = None
+        for i in range(len(sides) - 1):
+            on = np.r_[sides[i][2], sides[i + 1][2]]
+            point, direction = _line_along(on, sides[i][1])
+            normal = np.array([-direction[1], direction[0]])
+            spread = float(np.mean(((on - point) @ normal) ** 2))
+            if best is None or spread < best[0]:
+                best = (spread, i, (point, direction, on))
+        _, i, merged = best
+        sides[i:i + 2] = [merged]
+    return sides
+
+
+def _pages_from_sides(sides, aspect, lengths, sizes):
+    """pages_past_border's quads for a run of two to four sides."""
     lines = [(point, direction) for point, direction, _ in sides]
     corners = [_intersect(lines[i], lines[i + 1]) for i in range(len(lines) - 1)]
     if any(c is None for c in corners):
@@ -217,10 +247,8 @@ def pages_past_border(runs, aspect, lengths=np.geomspace(0.6, 1.6, 7), sizes=np.
             quads.append((np.array([hidden, *corners]), [1, 2, 3]))
         # The sides that run into the border are seen shortest, their directions least surely:
         # each of them is also left out, and the page runs on as with three.
-        for shape, seen in pages_past_border([sides[:3]], aspect, lengths):
-            quads.append((shape, seen))
-        for shape, seen in pages_past_border([sides[1:]], aspect, lengths):
-            quads.append((shape, seen))
+        quads += _pages_from_sides(sides[:3], aspect, lengths, sizes)
+        quads += _pages_from_sides(sides[1:], aspect, lengths, sizes)
     elif len(lines) == 3:
         p, q = corners
         back, on = -lines[0][1], lines[2][1]  # from p back along the first side; from q on along the third
