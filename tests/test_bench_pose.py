@@ -21,14 +21,20 @@ def test_a_cut_sample_loses_the_share_of_its_pattern_degrade_real_cuts():
         np.testing.assert_allclose(np.ptp(moved, axis=0), [200, 200])  # the truth moves with the crop, whole
 
 
-def test_a_set_s_photos_are_posed_from_their_truth_quads(tmp_path):
+def _one_board_set(tmp_path):
+    """(page, folder): a 10 x 7 chessboard pattern and a set of one photo of it with its gt.json."""
     make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7)
     page = from_pattern(str(tmp_path / "chess"))
     quad = [[120, 90], [500, 110], [480, 380], [140, 400]]
     os.makedirs(tmp_path / "set")
     cv2.imwrite(str(tmp_path / "set" / "a.png"), photo_of(page, pose_at(page, quad)))
     (tmp_path / "set" / "gt.json").write_text(json.dumps({"a.png": {"quad": quad, "size": [640, 480]}}))
-    records, times = bench_module("bench_pose").real_set(str(tmp_path / "set"), page, {"threshold": 0.5, "scale": 0.05}, 0.0)
+    return page, str(tmp_path / "set")
+
+
+def test_a_set_s_photos_are_posed_from_their_truth_quads(tmp_path):
+    page, folder = _one_board_set(tmp_path)
+    records, times = bench_module("bench_pose").real_set(folder, page, {"threshold": 0.5, "scale": 0.05}, 0.0)
     assert len(records) == len(times) == 1
     assert records[0]["found"] and records[0]["quad_iou"] > 0.98 and max(records[0]["corner_px"]) < 1.5
 
@@ -37,12 +43,7 @@ def test_with_a_model_the_answer_comes_from_its_masks_not_the_truth(tmp_path):
     # A model that sees nothing anywhere: the same photo the truth mask poses is not found.
     from segmenty.segmenter import Segmenter
     from tests.helpers import constant_model
-    make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7)
-    page = from_pattern(str(tmp_path / "chess"))
-    quad = [[120, 90], [500, 110], [480, 380], [140, 400]]
-    os.makedirs(tmp_path / "set")
-    cv2.imwrite(str(tmp_path / "set" / "a.png"), photo_of(page, pose_at(page, quad)))
-    (tmp_path / "set" / "gt.json").write_text(json.dumps({"a.png": {"quad": quad, "size": [640, 480]}}))
+    page, folder = _one_board_set(tmp_path)
     blind = Segmenter.load(constant_model(tmp_path / "none.keras", channel0=0.0), pattern=str(tmp_path / "chess"))
-    records, _ = bench_module("bench_pose").real_set(str(tmp_path / "set"), page, None, 0.0, blind)
+    records, _ = bench_module("bench_pose").real_set(folder, page, None, 0.0, blind)
     assert len(records) == 1 and not records[0]["found"]
