@@ -396,17 +396,11 @@ def pose_from_quad(gray, page, quad, past_border=None):
     # on the part in view, a page a row off passes the median tile as well as the right one, so
     # the one that explains the photo best wins (most_explaining).
     registered = []
-    levels = pose.ECC_LEVELS if cut else registration_levels(page)
+    # A cut page's candidates are registered at the coarse level only, which tells them apart; the
+    # one chosen is registered at the finer levels afterwards (most of the cost is in the fine level).
+    levels = pose.ECC_LEVELS[:1] if cut else registration_levels(page)
     for _, _, H in sorted(candidates, key=lambda c: -c[0])[:None if cut else REGISTERED]:
-        H, _ = pose.register(gray, page.picture, page.size, H, levels=levels)
-        evidence = evidence_for(gray, page, H)
-        if evidence is None or evidence < CLEAR_FIT:  # part of the page may be covered: registered again without it
-            covered = pose.covered(gray, page.picture, page.size, H)
-            if covered is not None:
-                again, _ = pose.register(gray, page.picture, page.size, H, levels=levels, mask=covered)
-                evidence_again = evidence_for(gray, page, again)
-                if evidence_again is not None and (evidence is None or evidence_again > evidence):
-                    H, evidence = again, evidence_again
+        H, evidence = registered_pose(gray, page, H, levels)
         if geometry.degenerate(H, page.area, size):
             continue
         registered.append((-1.0 if evidence is None else evidence, H, evidence))
@@ -417,7 +411,28 @@ def pose_from_quad(gray, page, quad, past_border=None):
     registered.sort(key=lambda c: -c[0])
     judged = [c for c in registered if c[2] is not None] or registered[:1]
     _, best, evidence = judged[most_explaining(gray, page, [c[1] for c in judged]) if cut else 0]
+    if cut and len(pose.ECC_LEVELS) > 1:
+        finer, finer_evidence = registered_pose(gray, page, best, pose.ECC_LEVELS[1:])
+        if not geometry.degenerate(finer, page.area, size) and finer_evidence is not None \
+                and (evidence is None or finer_evidence >= evidence):
+            best, evidence = finer, finer_evidence
     return best, evidence
+
+
+def registered_pose(gray, page, H, levels):
+    """(H registered at `levels` (pose.register), its evidence_for); where the evidence is under
+    CLEAR_FIT, part of the page may be covered: registered again without it (pose.covered), and
+    the better of the two kept."""
+    H, _ = pose.register(gray, page.picture, page.size, H, levels=levels)
+    evidence = evidence_for(gray, page, H)
+    if evidence is None or evidence < CLEAR_FIT:
+        covered = pose.covered(gray, page.picture, page.size, H)
+        if covered is not None:
+            again, _ = pose.register(gray, page.picture, page.size, H, levels=levels, mask=covered)
+            evidence_again = evidence_for(gray, page, again)
+            if evidence_again is not None and (evidence is None or evidence_again > evidence):
+                H, evidence = again, evidence_again
+    return H, evidence
 
 
 def in_view_match(gray, page, H):
