@@ -11,8 +11,9 @@
    is exactly and which way up (pose_from_quad), and registered (pose.register), again without
    the tiles something covers (pose.covered). A page cut by the photo's border is extended past
    it, and rebuilt from its own edges in view (geometry.pages_past_border); of a cut page's
-   poses, the one that explains the photo best over the pixels they share wins (pose.explained),
-   since the median tile passes a page a row off too. A chessboard whose pose is doubtful or
+   poses, each registered at the coarse level, the one that explains the photo best over the
+   pixels they share wins (pose.explained), since the median tile passes a page a row off too,
+   and is registered at the fine level. A chessboard whose pose is doubtful or
    cut is also placed through the corners OpenCV finds in view
    (pose_from_corners), and a ChArUco board or an ArUco marker through the corners OpenCV's
    detectors name, even where the masks missed it. For a chessboard or a ChArUco board, H is
