@@ -67,9 +67,10 @@ def truth_mask(quad, size, jitter, rng):
 def answer(photo, quad, page, calibration, jitter, rng, segmenter=None):
     """(results.json-like entry, seconds) for one photo (BGR or gray) with its truth quad: decide's
     with the truth mask, or the whole answer of `segmenter` (a Segmenter) with its model's masks."""
-    start = time.perf_counter()
     if segmenter is not None:
-        f = segmenter.find(photo if photo.ndim == 3 else cv2.cvtColor(photo, cv2.COLOR_GRAY2BGR), channels="bgr")
+        bgr = photo if photo.ndim == 3 else cv2.cvtColor(photo, cv2.COLOR_GRAY2BGR)
+        start = time.perf_counter()
+        f = segmenter.find(bgr, channels="bgr")
     else:
         gray = photo if photo.ndim == 2 else cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY)
         probs = truth_mask(quad, (gray.shape[1], gray.shape[0]), jitter, rng)

@@ -207,9 +207,9 @@ def pages_past_border(runs, aspect, lengths=np.geomspace(0.6, 1.6, 7), sizes=np.
     """
     if len(runs) != 1 or len(runs[0]) < 2:
         return []
-    quads = []
-    for count in (4, 3, 2):
-        sides = fewer_sides(runs[0], count)
+    quads, sides = [], runs[0]
+    for count in (4, 3, 2):  # each from the last: merging is greedy, so that is the same as from the run
+        sides = fewer_sides(sides, count)
         if len(sides) == count:
             quads += _pages_from_sides(sides, aspect, lengths, sizes)
     return quads
