@@ -12,7 +12,7 @@ points and decides, as test_segmenter.py does after the model, with the decision
 decision can be measured in minutes, apart from the model's quality, and on photos no model was
 trained for. Scored as bench_real.py scores results.json (segmenty.evaluate): found (quad IoU >=
 0.5 with the whole pattern), mean quad IoU, corner error (median and p90, % of the diagonal),
-points error, and decide's median time.
+points error, and decide's median and mean time.
 
 1. --synthetic N: held-out samples of the `robust` recipe (seeds training and calibration never
    use) at 512x512 over --backgrounds, with the pattern's corners known; of those whose page lies
@@ -95,9 +95,9 @@ def cut_sample(photo, quad, side):
 
 
 def synthetic(page, pattern, backgrounds, count, calibration, jitter, segmenter=None):
-    """{"whole": records, "cut": records} and the answers' times, over `count` robust samples."""
+    """{"whole": records, "cut": records} and {"whole": times, "cut": times}, over `count` robust samples."""
     context = samples.make_context(backgrounds, pattern, SYNTH_SIZE, 0.0, "robust")
-    records, times = {"whole": [], "cut": []}, []
+    records, times = {"whole": [], "cut": []}, {"whole": [], "cut": []}
     for i in range(count):
         rng = np.random.default_rng([SEED, i])
         params = synth.sample_params(rng, context)
@@ -112,7 +112,7 @@ def synthetic(page, pattern, backgrounds, count, calibration, jitter, segmenter=
             continue
         for kind, (photo, truth) in (("whole", (image, quad)), ("cut", cut_sample(image, quad, int(rng.integers(4))))):
             entry, seconds = answer(photo, truth, page, calibration, jitter, rng, segmenter)
-            times.append(seconds)
+            times[kind].append(seconds)
             records[kind].append(evaluate.score_answer(entry, {"quad": truth.tolist(), "size": None}))
     return records, times
 
@@ -176,7 +176,7 @@ def row(name, records, times):
     points = "—" if s["point_px"][0] is None else f"{s['point_px'][0]:.2f} px"
     found = "—" if s["found_rate"] is None else f"{s['found_rate']:.3f}"
     iou = "—" if s["quad_iou"] is None else f"{s['quad_iou']:.3f}"
-    ms = f"{1000 * statistics.median(times):.0f}" if times else "—"
+    ms = f"{1000 * statistics.median(times):.0f} / {1000 * statistics.mean(times):.0f}" if times else "—"
     return f"| {name} | {s['boards']} | {found} | {iou} | {corners} | {points} | {ms} |"
 
 
@@ -202,13 +202,13 @@ def main(argv=None):
         segmenter = Segmenter.load(args.model, pattern=args.pattern)
         page, calibration = segmenter.page, segmenter.calibration
     print(f"| photos | boards | found | quad IoU | corner error median / p90 | points median | "
-          f"{'answer' if segmenter else 'decide'} ms |")
+          f"{'answer' if segmenter else 'decide'} ms median / mean |")
     print("|---|---|---|---|---|---|---|")
     if args.synthetic:
         records, times = synthetic(page, args.pattern, args.backgrounds, args.synthetic, calibration, args.jitter,
                                    segmenter)
         for kind, recs in records.items():
-            print(row(f"synthetic, {kind}", recs, times), flush=True)
+            print(row(f"synthetic, {kind}", recs, times[kind]), flush=True)
     if args.cards:
         finds, evidence = cards(page, args.backgrounds, args.cards, calibration, segmenter)
         q = np.percentile(evidence, [50, 90, 100]) if evidence else [np.nan] * 3

@@ -604,15 +604,26 @@ def match_grid(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2, area=N
         ((np.min(area, axis=0) + 0.5) * s, (np.max(area, axis=0) + 0.5) * s)
     xs = np.linspace(x0, x1, tiles + 1).round().astype(int).clip(0, tw)
     ys = np.linspace(y0, y1, tiles + 1).round().astype(int).clip(0, th)
-    for i in range(tiles):
-        for j in range(tiles):
-            box = (slice(ys[i], ys[i + 1]), slice(xs[j], xs[j + 1]))
-            if valid[box].mean() < 0.9:
-                continue
-            if float(template[box].std()) < 8:
-                continue
-            grid[i, j] = correlation(template[box], warped[box])  # 0 where the photo is flat: no match
+    # Every tile's sums at once (this runs for each of a cut page's many candidate poses).
+    t, p = template.astype(np.float64), warped.astype(np.float64)
+    (st, stt), (sp, spp) = ([_box_sums(a, ys, xs) for a in cv2.integral2(x, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)]
+                            for x in (t, p))
+    stp, seen = (_box_sums(cv2.integral(a, sdepth=cv2.CV_64F), ys, xs) for a in (t * p, valid.astype(np.float64)))
+    n = np.outer(np.diff(ys), np.diff(xs)).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vt, vp = stt - st * st / n, spp - sp * sp / n
+        norm = np.sqrt(np.maximum(vt, 0) * np.maximum(vp, 0))
+        value = np.where(norm > 1e-6, (stp - st * sp / n) / norm, 0.0)  # 0 where the photo is flat: no match
+        # Judged: mostly in the photo, and a tile of the page that isn't plain paper.
+        judged = (n > 0) & (seen / n >= 0.9) & (np.maximum(vt, 0) / n >= 64)
+    grid[judged] = value[judged]
     return grid, xs / s, ys / s
+
+
+def _box_sums(total, ys, xs):
+    """The sums over the boxes between consecutive `ys` and `xs` (len(ys)-1 x len(xs)-1), from an integral image."""
+    corner = total[np.ix_(ys, xs)]
+    return corner[1:, 1:] - corner[:-1, 1:] - corner[1:, :-1] + corner[:-1, :-1]
 
 
 def covered(gray, page, page_size, H, tiles=TILES):

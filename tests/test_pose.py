@@ -384,3 +384,23 @@ def test_a_marker_the_masks_missed_is_found_by_the_detector(marker, side, corner
     x, y = corner.astype(int)
     other[y - 20:y + int(1.1 * side), x - 20:x + int(1.1 * side)] = 128  # the marker covered
     assert not find.decide(other, empty, [0.5], marker, CALIBRATED).found
+
+
+def test_each_tile_s_match_is_the_correlation_of_its_pixels(chess):
+    # match_grid sums all tiles at once: each must still be the plain correlation of its tile of the
+    # page picture with the photo there, and tiles of plain paper or out of the photo left out.
+    H = pose_at(chess, HALF_OUT)
+    photo = photo_of(chess, pose_at(chess, TILTED))  # another pose: tiles match a little, or not at all
+    grid, xs, ys = pose.match_grid(photo, chess.picture, chess.size, H, area=chess.area)
+    template, warped, valid, s = pose._in_page_frame(photo, chess.picture, chess.size, H, pose.ECC_SIDE // 2)
+    cols, rows = np.round(xs * s).astype(int), np.round(ys * s).astype(int)
+    judged = 0
+    for i in range(pose.TILES):
+        for j in range(pose.TILES):
+            box = (slice(rows[i], rows[i + 1]), slice(cols[j], cols[j + 1]))
+            if valid[box].mean() < 0.9 or template[box].std() < 8:
+                assert np.isnan(grid[i, j])
+            else:
+                judged += 1
+                assert grid[i, j] == pytest.approx(pose.correlation(template[box], warped[box]), abs=1e-6)
+    assert 0 < judged < pose.TILES ** 2  # half the page is out of the photo
