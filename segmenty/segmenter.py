@@ -73,9 +73,12 @@ class Segmenter:
         self.calibration = info.get("decision")
         self.intrinsics = intrinsics
         self._input_shape = (self.image_size, self.image_size, 3)
-        # Compile both batch shapes now, not in the middle of the photos.
+        # Compile the batch shapes now, not in the middle of the photos (a tracked frame's window
+        # is looked at once, without its mirror).
         self._predict([np.zeros(self._input_shape, np.float32)] * min(2, predictor.batch_size))
         self._predict([np.zeros(self._input_shape, np.float32)])
+        if self.flip:
+            self._predict([np.zeros(self._input_shape, np.float32)], flip=False)
 
     @classmethod
     def load(cls, path, zoom=True, flip=True, snap=True, threshold=None, pattern=None, check_likeness=True,
@@ -114,17 +117,19 @@ class Segmenter:
 
     def _predict(self, inputs, flip=None):
         """Mask probabilities per input (model size), with the mirror view where `flip` (default:
-        the segmenter's). Batches are always full, or of one: a backend compiles each batch shape
-        once, and a single photo (a video frame) shouldn't pay for eight."""
+        the segmenter's). Batches are always full, or of one (twice that with the mirror): a backend
+        compiles each batch shape once, and a single photo (a video frame) shouldn't pay for eight."""
         flip = self.flip if flip is None else flip
         out, size = [], self.predictor.batch_size
         for first in range(0, len(inputs), size):
             chunk = inputs[first:first + size]
             batch = np.zeros((1 if len(chunk) == 1 else size,) + self._input_shape, np.float32)
             batch[:len(chunk)] = np.stack(chunk)
-            probs = self.predictor(batch)
-            if flip:
-                probs = (probs + self.predictor(np.ascontiguousarray(batch[:, :, ::-1]))[:, :, ::-1]) / 2
+            if flip:  # one pass over the batch and its mirror: a third faster than two (lite, 2 cores)
+                both = self.predictor(np.concatenate([batch, batch[:, :, ::-1]]))
+                probs = (both[:len(batch)] + both[len(batch):, :, ::-1]) / 2
+            else:
+                probs = self.predictor(batch)
             out += list(probs[:len(chunk)])
         return out
 

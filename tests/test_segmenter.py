@@ -30,6 +30,10 @@ def test_flip_makes_the_predictor_mirror_equivariant(random_model):
     both = Segmenter.load(random_model, batch_size=2, flip=True)
     np.testing.assert_allclose(probs(both, mirror)[:, ::-1], probs(both, x), atol=1e-5)
     np.testing.assert_allclose(probs(both, x), (probs(one, x) + probs(one, mirror)[:, ::-1]) / 2, atol=1e-5)
+    # A batch and its mirrors go through in one pass: each photo still gets its own mirror's masks.
+    photos = [x, mirror, x[::-1].copy()]
+    for alone, batched in zip([probs(both, p) for p in photos], both._predict(photos)):
+        np.testing.assert_allclose(batched, alone, atol=1e-5)
 
 
 def test_model_thresholds_are_used_unless_overridden(tmp_path):
