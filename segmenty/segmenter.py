@@ -97,7 +97,8 @@ class Segmenter:
             check_likeness: bool, models without coordinates: check doubtful finds against the
                 pattern's picture. Defaults to True.
             intrinsics: (camera matrix 3 x 3, distortion coefficients) or None, for `camera_pose`.
-            batch_size: int, photos per forward pass. Defaults to 8.
+            batch_size: int, photos per forward pass (with the mirror view, twice as many images go
+                through the model at once). Defaults to 8.
             image_size: int or None, the model's input size; None for the size it was trained at.
             max_pixels: int, larger images are refused before decoding. Defaults to images.MAX_PIXELS.
             small: bool, where a whole look finds no pattern in a large photo, look again in tiles,
