@@ -12,7 +12,7 @@ points and decides, as test_segmenter.py does after the model, with the decision
 decision can be measured in minutes, apart from the model's quality, and on photos no model was
 trained for. Scored as bench_real.py scores results.json (segmenty.evaluate): found (quad IoU >=
 0.5 with the whole pattern), mean quad IoU, corner error (median and p90, % of the diagonal),
-points error, and decide's median and mean time.
+points error, and the median and mean time of decide (or, with --model, of the whole answer).
 
 1. --synthetic N: held-out samples of the `robust` recipe (seeds training and calibration never
    use) at 512x512 over --backgrounds, with the pattern's corners known; of those whose page lies
@@ -151,7 +151,7 @@ def cards(page, backgrounds, count, calibration, segmenter=None):
 
 
 def real_set(folder, page, calibration, jitter, segmenter=None):
-    """score_answer records and decide's times for a folder with a gt.json."""
+    """score_answer records and the answers' times (answer()) for a folder with a gt.json."""
     with open(os.path.join(folder, "gt.json")) as f:
         truth = json.load(f)
     rng = np.random.default_rng(SEED)
