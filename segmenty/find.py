@@ -65,6 +65,11 @@ TRACK_MARGIN = 0.3  # in video, the next frame is looked at first this share of 
 UNCALIBRATED = {"threshold": 0.5, "scale": 0.1}
 WHOLE = 0.99  # a page at least this share in the photo is judged whole: on all its tiles and its border
 TURN_SIDE = 96  # the page's longer side, in pixels, when telling its turns apart
+# A cut page's ~50 trials per turn (pages extended past the border, pages built from its edges in
+# view) are ranked at this side first, a fifth of the work; the FINER best of each kind are fitted
+# again at TURN_SIDE, which decides.
+COARSE_SIDE = TURN_SIDE // 2
+FINER = 3
 # How far past the photo's border a page cut by it may run on, in lengths of its sides in view:
 # from a sliver missing to three quarters of the page out of frame.
 EXTENSIONS = np.geomspace(0.05, 3.0, 12)
@@ -364,30 +369,41 @@ def pose_from_quad(gray, page, quad, past_border=None):
     area = np.asarray(page.area, np.float64)
     limit = ANCHOR_REACH * np.linalg.norm(area[2] - area[0])
 
-    def fit(shape, k, anchored=anchored):
+    def fit(shape, k, anchored=anchored, side=TURN_SIDE):
         H = cv2.getPerspectiveTransform(np.float32(page.area), np.float32(np.roll(shape, -k, axis=0)))
         if geometry.degenerate(H, page.area, size):
             return -np.inf, H
         anchors = area[[(i - k) % 4 for i in anchored]]
-        moved, value = pose.search(gray, page.picture, page.size, H, anchors=anchors, limit=limit)
+        moved, value = pose.search(gray, page.picture, page.size, H, side=side, anchors=anchors, limit=limit)
         if cut:  # judged in the photo only: the page's parts out of frame say nothing either way
-            value = in_view_match(gray, page, moved)
+            value = in_view_match(gray, page, moved, side)
         return value, moved
+
+    def coarse(shape, k, seen=anchored):
+        return fit(shape, k, seen, COARSE_SIDE)[0], shape, seen
+
+    def finest(ranked, k):
+        """The best fit at TURN_SIDE of the FINER trials that rank best at COARSE_SIDE ((value, shape, anchored))."""
+        ranked = sorted(ranked, key=lambda t: -t[0])[:FINER]
+        return max((fit(shape, k, seen) for _, shape, seen in ranked), key=lambda c: c[0])
 
     candidates = []
     for k in range(4):
-        shape = quad
-        value, H = fit(shape, k)
-        for edge in cut:
-            base = shape
-            for amount in EXTENSIONS:
-                trial = extended(base, edge, amount)
-                trial_value, trial_H = fit(trial, k)
-                if trial_value > value:
-                    value, H, shape = trial_value, trial_H, trial
-        tried = [(value, H)]
-        if past_border:  # the pages built from the edges in view compete with these, registered too
-            tried.append(max((fit(trial, k, seen) for trial, seen in past_border), key=lambda c: c[0]))
+        tried = []
+        if cut:
+            # The page extended past each cut side in turn, by each amount, from the best so far.
+            best = coarse(quad, k)
+            trials = [best]
+            for edge in cut:
+                base = best[1]
+                for amount in EXTENSIONS:
+                    trials.append(coarse(extended(base, edge, amount), k))
+                    best = max(best, trials[-1], key=lambda t: t[0])
+            tried.append(finest(trials, k))
+            if past_border:  # the pages built from the edges in view compete with these, registered too
+                tried.append(finest([coarse(shape, k, seen) for shape, seen in past_border], k))
+        else:
+            tried.append(fit(quad, k))
         for value, H in tried:
             if value > -np.inf and not geometry.degenerate(H, page.area, size):
                 candidates.append((value, k, H))
@@ -436,10 +452,10 @@ def registered_pose(gray, page, H, levels):
     return H, evidence
 
 
-def in_view_match(gray, page, H):
-    """How well the page's small picture (TURN_SIDE), posed by H, matches the photo: the median
+def in_view_match(gray, page, H, side=TURN_SIDE):
+    """How well the page's small picture (`side` pixels), posed by H, matches the photo: the median
     tile of those in view, or -1 where fewer than JUDGED are. Quick, for ranking poses."""
-    tiles = pose.match(gray, page.picture, page.size, H, side=TURN_SIDE)
+    tiles = pose.match(gray, page.picture, page.size, H, side=side)
     return float(np.median(tiles)) if len(tiles) >= JUDGED else -1.0
 
 

@@ -404,3 +404,24 @@ def test_each_tile_s_match_is_the_correlation_of_its_pixels(chess):
                 judged += 1
                 assert grid[i, j] == pytest.approx(pose.correlation(template[box], warped[box]), abs=1e-6)
     assert 0 < judged < pose.TILES ** 2  # half the page is out of the photo
+
+
+def test_a_cut_page_s_trials_are_ranked_coarse_and_only_the_best_fitted_fine(tmp_path, monkeypatch):
+    # ~50 trials per turn (extended past the border, built from the edges in view): each is ranked
+    # at COARSE_SIDE, and only the FINER best of each kind are searched again at TURN_SIDE.
+    make_patterns(str(tmp_path / "circles"), "circles", 6, 5)
+    page = from_pattern(str(tmp_path / "circles"))
+    H_true = pose_at(page, HALF_OUT)
+    photo = photo_of(page, H_true)
+    probs = mask_of(page, H_true, (640, 480))
+    component = probs[..., 0] > 0.5
+    quad = find.start_quad(probs, component, (640, 480))
+    past = geometry.pages_past_border(geometry.sides_in_view(component, (640, 480)), page.aspect)
+    sides, search = [], pose.search
+    monkeypatch.setattr(pose, "search", lambda *a, side=96, **k: sides.append(side) or search(*a, side=side, **k))
+    H, evidence = find.pose_from_quad(photo, page, quad, past)
+    assert sides.count(find.COARSE_SIDE) > 4 * len(find.EXTENSIONS)
+    assert sides.count(find.TURN_SIDE) <= 4 * 2 * find.FINER
+    truth = geometry.project(H_true, page.area)
+    off = min(np.abs(np.roll(geometry.project(H, page.area), k, axis=0) - truth).max() for k in range(4))
+    assert evidence > 0.9 and off < 3.0
