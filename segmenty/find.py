@@ -360,7 +360,8 @@ def pose_from_quad(gray, page, quad, past_border=None):
     the page runs on past that side, so pages extended past it by a range of amounts are tried
     too, one cut side after the other. Where given, `past_border` (geometry.pages_past_border:
     whole pages built from the page's own edges in view) compete with those: each turn's best of
-    them is registered as well.
+    them is registered as well. A cut page's trials are ranked at COARSE_SIDE, and only the
+    FINER best of each kind are fitted again at TURN_SIDE.
     """
     quad = np.asarray(quad, np.float64)
     size = (gray.shape[1], gray.shape[0])
