@@ -66,8 +66,8 @@ UNCALIBRATED = {"threshold": 0.5, "scale": 0.1}
 WHOLE = 0.99  # a page at least this share in the photo is judged whole: on all its tiles and its border
 TURN_SIDE = 96  # the page's longer side, in pixels, when telling its turns apart
 # A cut page's ~50 trials per turn (pages extended past the border, pages built from its edges in
-# view) are ranked at this side first, a fifth of the work; the FINER best of each kind are fitted
-# again at TURN_SIDE, which decides.
+# view) are ranked at this side first (a quarter of the pixels to warp and match); the FINER best
+# of each kind are fitted again at TURN_SIDE, which decides.
 COARSE_SIDE = TURN_SIDE // 2
 FINER = 3
 # How far past the photo's border a page cut by it may run on, in lengths of its sides in view:
@@ -380,7 +380,7 @@ def pose_from_quad(gray, page, quad, past_border=None):
             value = in_view_match(gray, page, moved, side)
         return value, moved
 
-    def coarse(shape, k, seen=anchored):
+    def coarse(shape, k, seen=anchored):  # (its value at COARSE_SIDE, the trial), for ranking
         return fit(shape, k, seen, COARSE_SIDE)[0], shape, seen
 
     def finest(ranked, k):
