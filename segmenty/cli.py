@@ -34,7 +34,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
         # A help text that explains its own default ("default: the model's") keeps just that.
         if "(default" in (action.help or ""):
             return action.help
-        if action.option_strings and action.default in (None, False):  # an option left unused
+        if action.option_strings and (action.default is None or action.default is False):  # left unused (0 is a value)
             return f"{action.help} (default: off)"
         return super()._get_help_string(action)
 

@@ -47,3 +47,13 @@ def test_run_turns_a_library_error_into_one_line_and_exit_2(capsys):
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: Invalid value for")
+
+
+def test_help_calls_an_unused_option_off_but_shows_a_default_of_zero():
+    p = cli.parser("a command")
+    p.add_argument("--seed", type=int, default=0, help="for the samples")
+    p.add_argument("--out", help="where")
+    p.add_argument("--quiet", action="store_true", help="say less")
+    text = " ".join(p.format_help().split())
+    assert "for the samples (default: 0)" in text
+    assert "where (default: off)" in text and "say less (default: off)" in text
