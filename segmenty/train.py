@@ -78,9 +78,9 @@ class TrainConfig:
                                            "on (bf16) or off (float32)")
     distribute: bool = _option(False, "use all visible GPUs (TensorFlow or JAX backend)")
     tensorboard: str = _option(None, "also write TensorBoard logs here", metavar="DIR")
-    decision_samples: int = _option(calibrate.CALIBRATION_COUNT, "synthetic samples with the pattern, and as many without, that the find "
-                                         "decision is calibrated on when training ends (0: none; needs --pattern and "
-                                         "--backgrounds)", type=int)
+    decision_samples: int = _option(calibrate.CALIBRATION_COUNT, "synthetic samples with the pattern, and as many without, in each "
+                                         f"of the {calibrate.DRAWS} draws that the find decision is calibrated on when "
+                                         "training ends (0: none; needs --pattern and --backgrounds)", type=int)
     # For Python callers only (train_segmenter.py has no flags for them):
     calibration_samples: int = _option(200, "held-out samples the thresholds are calibrated on (0: none)")
     config_overrides: dict = _option(None, "changes to the preset's model config, e.g. {\"filters\": [...]}")
@@ -370,8 +370,8 @@ def _calibrate_decision(net, info, config):
     if not config.decision_samples or not info.get("page") or not os.path.isdir(config.backgrounds):
         return None
     started = time.monotonic()
-    print(f"calibrating the find decision on {2 * config.decision_samples} synthetic samples and board-free "
-          f"photos ...", file=sys.stderr, flush=True)
+    print(f"calibrating the find decision on {calibrate.DRAWS} draws of {2 * config.decision_samples} synthetic "
+          f"samples and board-free photos ...", file=sys.stderr, flush=True)
     net = models.with_policy(net, info, "float32")  # as test_segmenter.py runs it on a CPU
     decision = calibrate.calibrate_model(KerasPredictor(net, info), info, config.pattern, config.backgrounds,
                                          config.decision_samples)["decision"]
@@ -380,6 +380,6 @@ def _calibrate_decision(net, info, config):
               "decides from its masks (train longer)", file=sys.stderr)
         return None
     print(f"decision: {calibrate.describe(decision)}; {decision['true_finds']} true finds, "
-          f"{decision['false_finds']} false of {decision['false_candidates']} candidates "
-          f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
+          f"{decision['false_finds']} false of {decision['false_candidates']} candidates; "
+          f"{calibrate.describe_draws(decision)} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
     return decision

@@ -107,7 +107,7 @@ class Oracle:
         return out
 
 
-def test_calibration_counts_right_poses_misses_and_false_finds(tmp_path, monkeypatch):
+def test_calibration_counts_right_poses_misses_and_false_finds(tmp_path):
     from segmenty.backgrounds import fetch_backgrounds
     from segmenty.samples import make_context
     make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7)
@@ -115,19 +115,39 @@ def test_calibration_counts_right_poses_misses_and_false_finds(tmp_path, monkeyp
     context = make_context(str(tmp_path / "bg"), str(tmp_path / "chess"), 128, 0.0, "robust")
     page = from_pattern(str(tmp_path / "chess"))
     truths = {}
-    for i in range(8):  # the samples calibrate() draws: the same seeds give the same images
-        params = synth.sample_params(np.random.default_rng([0, 104729, i]), context)
+    for i in range(8):  # the samples a draw makes: the same seeds give the same images
+        params = synth.sample_params(np.random.default_rng([0, 104729, 0, i]), context)
         params["blank"] = False
         params["own_distractor"] = None
         image, _, pts = synth.render(params, context)
         truths[image[..., ::-1].tobytes()[:4096]] = calibrate.true_quad(pts, page, 128)
-    seen = []
-    monkeypatch.setattr(calibrate, "choose_by_view", lambda *a: seen.append(a) or "chosen")
-    assert calibrate.calibrate(Oracle(page, truths), context, [], count=8) == "chosen"
-    true_evidence, true_in_view, false_evidence, false_in_view, missed = seen[0]
+    evidence = calibrate.draw_evidence(Oracle(page, truths), context, [], 8, [0, 104729, 0])
+    true_evidence, true_in_view, false_evidence, false_in_view, missed = evidence
     assert list(true_evidence) == [0.9] * 4 and missed == 4  # half a page off is a miss, not a false find
     assert list(true_in_view) == [1.0] * 4
     assert list(false_evidence) == [0.3] * 8 and list(false_in_view) == [0.4] * 8  # the eight samples without it
+
+
+def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeypatch):
+    keys, photos_seen = [], []
+
+    def evidence(segmenter, context, photos, count, key):
+        keys.append(key)
+        photos_seen.append(photos)
+        level = {0: 0.3, 1: 0.9, 2: 0.5}[key[-1]]  # the draws' cuts: the false candidates' top
+        return [level + 0.05] * 10, [1.0] * 10, [level] * 20, [1.0] * 20, 5
+    monkeypatch.setattr(calibrate, "draw_evidence", evidence)
+    photos = [f"photo{i}.jpg" for i in range(40)]
+    d = calibrate.calibrate(None, None, photos, count=10, seed=7)
+    assert keys == [[7, 104729, 0], [7, 104729, 1], [7, 104729, 2]]
+    assert all(len(p) == 10 for p in photos_seen) and photos_seen[0] != photos_seen[1]
+    assert [w for w, _ in d["draws"]] == pytest.approx([0.325, 0.925, 0.525])
+    assert d["threshold"] == d["draws"][2][0]  # the median draw's, not the pool's
+    assert d["true_finds"] == 30 and d["false_candidates"] == 60
+    assert d["false_finds"] == 20  # the 0.9 draw's candidates pass the median threshold
+    assert d["recall"] == round(20 / 45, 4)  # true finds above it, of all samples with the pattern
+    with pytest.raises(ValueError, match="received draws=0"):
+        calibrate.calibrate(None, None, photos, draws=0)
 
 
 def test_a_saved_model_is_calibrated_as_a_cpu_runs_it(tmp_path, monkeypatch):
@@ -147,7 +167,7 @@ def test_a_saved_model_is_calibrated_as_a_cpu_runs_it(tmp_path, monkeypatch):
     models.save(net, path, {"preset": "tiny", "image_size": 32, "mask_names": NAMES, "epochs": 0, "config": config})
     seen = []
     monkeypatch.setattr(calibrate, "calibrate_model",
-                        lambda predictor, info, *a: seen.append(predictor.net) or {"page": None, "decision": None})
+                        lambda predictor, info, *a, **k: seen.append(predictor.net) or {"page": None, "decision": None})
     calibrate.update(path, "pattern", "background")
     assert {layer.dtype_policy.name for layer in seen[0].layers[1:-1]} == {"float32"}
     reloaded, _ = models.load(path)

@@ -14,14 +14,16 @@ def main(argv=None, prog=None):
     """`segmenty calibrate`, and calibrate_segmenter.py: argv and prog as segmenty.commands describes."""
     cli.hide_gpus()
     cli.start_keras_quietly()  # segmenty.calibrate imports Keras: its start-up lines would bury --help
-    from segmenty.calibrate import CALIBRATION_COUNT, describe, update
+    from segmenty.calibrate import CALIBRATION_COUNT, DRAWS, describe, describe_draws, update
     p = cli.parser(__doc__, epilog=EPILOG, prog=prog)
     p.add_argument("path", metavar="MODEL", help="a .keras file written by train_segmenter.py (rewritten in place)")
     p.add_argument("--pattern", default="pattern", help="the pattern folder the model was trained on")
     p.add_argument("--backgrounds", default="background",
                    help="a background folder (photos in its subfolders) without the pattern")
     p.add_argument("--count", type=cli.positive_int, default=CALIBRATION_COUNT,
-                   help="synthetic samples with the pattern, and as many without")
+                   help="synthetic samples with the pattern, and as many without, in each draw")
+    p.add_argument("--draws", type=cli.positive_int, default=DRAWS,
+                   help="independent draws of samples and photos; each threshold is their median")
     p.add_argument("--seed", type=int, default=0, help="for the samples")
     args = p.parse_args(argv)
     decision = update(**vars(args))
@@ -30,5 +32,5 @@ def main(argv=None, prog=None):
     else:
         print(f"{args.path}: a find needs {describe(decision)}; {decision['true_finds']} true finds, "
               f"{decision['false_finds']} false of {decision['false_candidates']} candidates on synthetic samples "
-              f"and board-free photos")
+              f"and board-free photos; {describe_draws(decision)}")
 

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""How much a model's decision threshold moves with the calibration's draw of samples.
+
+    python bench/bench_calibration.py --model save.keras --pattern pattern --backgrounds background
+        [--seeds 10] [--count 150] [--work bench_calibration]
+
+calibrate_segmenter.py sets the threshold from calibrate.DRAWS independent draws of synthetic
+samples and board-free photos, the median of each draw's own. This bench makes `--seeds` single
+draws of the same model (draw 0 of seeds 0, 1, ...: `count` samples with the pattern, as many
+without, and up to `count` photos each) and prints each draw's thresholds (whole page, and cut in
+brackets), then the spread of one draw against that of the median of DRAWS draws, over every way
+of choosing DRAWS of them. Each draw's evidence is kept in --work (about 2 minutes a draw for
+`lite` on a 2-core CPU), so a second run with more seeds only draws the new ones.
+
+It prints figures; it asserts nothing.
+"""
+
+import argparse
+import itertools
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from segmenty import calibrate, model as models, samples  # noqa: E402
+from segmenty.find import UNCALIBRATED  # noqa: E402
+from segmenty.page import from_pattern  # noqa: E402
+from segmenty.segmenter import KerasPredictor, Segmenter  # noqa: E402
+
+KEYS = ("true_evidence", "true_in_view", "false_evidence", "false_in_view", "missed")
+
+
+def draws(args):
+    """Each seed's evidence (choose_by_view's arguments), drawn as calibrate() draws it, or read from --work."""
+    os.makedirs(args.work, exist_ok=True)
+    segmenter = context = photos = None
+    out = []
+    for seed in range(args.seeds):
+        path = os.path.join(args.work, f"{os.path.basename(args.model)}.count{args.count}.seed{seed}.npz")
+        if not os.path.exists(path):
+            if segmenter is None:
+                net, info = models.load(args.model)
+                predictor = KerasPredictor(models.with_policy(net, info, "float32"), info)
+                page = from_pattern(args.pattern)
+                segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": dict(UNCALIBRATED)})
+                context = samples.make_context(args.backgrounds, args.pattern, calibrate.CALIBRATION_SIZE, 0.0, "robust")
+                photos = samples.background_paths(args.backgrounds)
+            rng = np.random.default_rng([seed, 15485863, 0])  # calibrate()'s first draw of this seed
+            chosen = [photos[i] for i in rng.permutation(len(photos))[:args.count]]
+            evidence = calibrate.draw_evidence(segmenter, context, chosen, args.count, [seed, 104729, 0])
+            np.savez(path, **dict(zip(KEYS, evidence)))
+            print(f"  drew seed {seed}", file=sys.stderr, flush=True)
+        with np.load(path) as saved:
+            out.append(tuple(saved[k] for k in KEYS[:4]) + (int(saved["missed"]),))
+    return out
+
+
+def spread(values):
+    values = np.asarray(values)
+    return f"median {np.median(values):.3f}, range {values.min():.3f}-{values.max():.3f}, sd {values.std():.3f}"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True)
+    p.add_argument("--pattern", default="pattern", help="the pattern folder the model was trained on")
+    p.add_argument("--backgrounds", default="background", help="a background folder without the pattern")
+    p.add_argument("--seeds", type=int, default=10, help="single draws to make")
+    p.add_argument("--count", type=int, default=calibrate.CALIBRATION_COUNT, help="samples of each kind per draw")
+    p.add_argument("--work", default="bench_calibration", help="where each draw's evidence is kept")
+    args = p.parse_args()
+    if args.seeds < calibrate.DRAWS:
+        p.error(f"--seeds must be at least calibrate.DRAWS ({calibrate.DRAWS}), received {args.seeds}")
+    evidence = draws(args)
+    decisions = [calibrate.choose_by_view(*e) for e in evidence]
+    single = [(d["threshold"], d["partly"]["threshold"]) for d in decisions if d is not None]
+    print(f"{args.model}: {args.seeds} draws of {args.count} samples of each kind and up to {args.count} photos "
+          f"({sum(d is None for d in decisions)} without a true find)")
+    print("  one draw, whole (cut): " + ", ".join(f"{w:.3f} ({c:.3f})" for w, c in single))
+    print(f"  one draw:        whole {spread([w for w, _ in single])}; cut {spread([c for _, c in single])}")
+    medians = [calibrate.median_of_draws([decisions[i] for i in chosen], [evidence[i] for i in chosen])
+               for chosen in itertools.combinations(range(args.seeds), calibrate.DRAWS)]
+    medians = [d for d in medians if d is not None]
+    print(f"  median of {calibrate.DRAWS} draws: whole {spread([d['threshold'] for d in medians])}; "
+          f"cut {spread([d['partly']['threshold'] for d in medians])} ({len(medians)} choices)")
+
+
+if __name__ == "__main__":
+    main()
