@@ -38,6 +38,7 @@ them pass would not hold on the next camera.
 """
 
 import statistics
+import sys
 
 import cv2
 import numpy as np
@@ -170,6 +171,12 @@ def describe(decision):
                                                       if partly != decision["threshold"] else "")
 
 
+def print_draw(done, draws, decision):
+    """calibrate()'s `progress` for the scripts: one line per draw on stderr."""
+    print(f"  draw {done} of {draws}: " + (describe(decision) if decision else "no sample posed right"),
+          file=sys.stderr, flush=True)
+
+
 def describe_draws(decision):
     """The draws' own thresholds in words, for the scripts' messages: how far one draw could be trusted."""
     draws = decision.get("draws", [])
@@ -177,7 +184,8 @@ def describe_draws(decision):
             if draws else "one draw")
 
 
-def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0, draws=DRAWS, photos_limit=None):
+def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0, draws=DRAWS, photos_limit=None,
+              progress=None):
     """Measure the decision's threshold for a segmenter (see the module docstring).
 
     Args:
@@ -188,6 +196,7 @@ def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0, dr
         seed: int, for the samples (kept apart from training's seeds by a fixed offset).
         draws: int, independent draws. Defaults to DRAWS.
         photos_limit: int or None, at most this many board-free photos in a draw (default: `count`).
+        progress: callable(draws done, draws, that draw's decision or None) or None, called after each draw.
 
     Returns:
         dict for info["decision"] (median_of_draws), or None when no true find could be made.
@@ -201,6 +210,8 @@ def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0, dr
         chosen = [photos[i] for i in rng.permutation(len(photos))[:photos_limit or count]]
         evidence.append(draw_evidence(segmenter, context, chosen, count, [seed, 104729, draw]))
         decisions.append(choose_by_view(*evidence[-1]))
+        if progress:
+            progress(draw + 1, draws, decisions[-1])
     return median_of_draws(decisions, evidence)
 
 
@@ -234,7 +245,7 @@ def draw_evidence(segmenter, context, photos, count, key):
 
 
 def calibrate_model(predictor, info, pattern, backgrounds, count=CALIBRATION_COUNT, seed=0, photos_limit=None,
-                    draws=DRAWS):
+                    draws=DRAWS, progress=None):
     """The page and the decision to store in a model's info, measured with its predictor.
 
     Args:
@@ -246,6 +257,7 @@ def calibrate_model(predictor, info, pattern, backgrounds, count=CALIBRATION_COU
         seed: int. Defaults to 0.
         photos_limit: int or None, at most this many board-free photos in a draw (default: `count`).
         draws: int, independent draws. Defaults to DRAWS.
+        progress: as calibrate() takes it.
 
     Returns:
         dict {"page": Page.to_info(), "decision": median_of_draws()'s dict or None}.
@@ -257,15 +269,17 @@ def calibrate_model(predictor, info, pattern, backgrounds, count=CALIBRATION_COU
     segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": dict(UNCALIBRATED)})
     context = samples.make_context(backgrounds, pattern, CALIBRATION_SIZE, 0.0, "robust")
     photos = samples.background_paths(backgrounds)
-    return {"page": page.to_info(), "decision": calibrate(segmenter, context, photos, count, seed, draws, photos_limit)}
+    return {"page": page.to_info(), "decision": calibrate(segmenter, context, photos, count, seed, draws, photos_limit,
+                                                                 progress)}
 
 
-def update(path, pattern, backgrounds, count=CALIBRATION_COUNT, seed=0, draws=DRAWS):
+def update(path, pattern, backgrounds, count=CALIBRATION_COUNT, seed=0, draws=DRAWS, progress=None):
     """Calibrate a saved model in place (see calibrate_model); returns the decision."""
     net, info = models.load(path)
     # Measured as a CPU runs it (float32), as training measures it when it ends: a model trained
     # in bf16 gives other masks in bf16, and its threshold moved by 0.1.
     running = models.with_policy(net, info, "float32")
-    found = calibrate_model(KerasPredictor(running, info), info, pattern, backgrounds, count, seed, draws=draws)
+    found = calibrate_model(KerasPredictor(running, info), info, pattern, backgrounds, count, seed, draws=draws,
+                            progress=progress)
     models.save(net, path, {**info, **found})
     return found["decision"]

@@ -374,7 +374,7 @@ def _calibrate_decision(net, info, config):
           f"samples and board-free photos ...", file=sys.stderr, flush=True)
     net = models.with_policy(net, info, "float32")  # as test_segmenter.py runs it on a CPU
     decision = calibrate.calibrate_model(KerasPredictor(net, info), info, config.pattern, config.backgrounds,
-                                         config.decision_samples)["decision"]
+                                         config.decision_samples, progress=calibrate.print_draw)["decision"]
     if decision is None:
         print("warning: no synthetic sample was posed right, so the decision is not calibrated: the model "
               "decides from its masks (train longer)", file=sys.stderr)

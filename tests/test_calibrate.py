@@ -138,7 +138,10 @@ def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeyp
         return [level + 0.05] * 10, [1.0] * 10, [level] * 20, [1.0] * 20, 5
     monkeypatch.setattr(calibrate, "draw_evidence", evidence)
     photos = [f"photo{i}.jpg" for i in range(40)]
-    d = calibrate.calibrate(None, None, photos, count=10, seed=7)
+    done = []
+    d = calibrate.calibrate(None, None, photos, count=10, seed=7,
+                            progress=lambda i, n, decision: done.append((i, n, decision["threshold"])))
+    assert done == [(1, 3, 0.325), (2, 3, 0.925), (3, 3, 0.525)]
     assert keys == [[7, 104729, 0], [7, 104729, 1], [7, 104729, 2]]
     assert all(len(p) == 10 for p in photos_seen) and photos_seen[0] != photos_seen[1]
     assert [w for w, _ in d["draws"]] == pytest.approx([0.325, 0.925, 0.525])

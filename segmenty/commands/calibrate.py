@@ -14,7 +14,7 @@ def main(argv=None, prog=None):
     """`segmenty calibrate`, and calibrate_segmenter.py: argv and prog as segmenty.commands describes."""
     cli.hide_gpus()
     cli.start_keras_quietly()  # segmenty.calibrate imports Keras: its start-up lines would bury --help
-    from segmenty.calibrate import CALIBRATION_COUNT, DRAWS, describe, describe_draws, update
+    from segmenty.calibrate import CALIBRATION_COUNT, DRAWS, describe, describe_draws, print_draw, update
     p = cli.parser(__doc__, epilog=EPILOG, prog=prog)
     p.add_argument("path", metavar="MODEL", help="a .keras file written by train_segmenter.py (rewritten in place)")
     p.add_argument("--pattern", default="pattern", help="the pattern folder the model was trained on")
@@ -26,7 +26,7 @@ def main(argv=None, prog=None):
                    help="independent draws of samples and photos; each threshold is their median")
     p.add_argument("--seed", type=int, default=0, help="for the samples")
     args = p.parse_args(argv)
-    decision = update(**vars(args))
+    decision = update(**vars(args), progress=print_draw)
     if decision is None:
         print(f"no synthetic sample was posed right: {args.path} decides from its masks (train it longer)")
     else:
