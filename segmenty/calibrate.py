@@ -147,7 +147,8 @@ def median_of_draws(decisions, evidence):
     """One decision from the decisions of independent draws (choose_by_view's dicts, None where a
     draw had no true find) and their evidence (choose_by_view's arguments): the median threshold
     and scale of each kind, with the counts, recall and false finds over all draws. The draws'
-    own thresholds are kept, [whole, partly] each, as "draws". None if no draw had a true find."""
+    own thresholds are kept, [whole, partly] each (None for a draw without a true find), as
+    "draws". None if no draw had a true find."""
     kept = [d for d in decisions if d is not None]
     if not kept:
         return None
@@ -161,7 +162,7 @@ def median_of_draws(decisions, evidence):
     return {"threshold": whole, "scale": median("scale"), "partly": partly,
             "true_finds": len(true_evidence), "false_candidates": len(false_evidence),
             **_outcome(true_evidence, true_in_view, false_evidence, false_in_view, missed, whole, partly["threshold"]),
-            "draws": [[d["threshold"], d["partly"]["threshold"]] for d in kept]}
+            "draws": [[d["threshold"], d["partly"]["threshold"]] if d else None for d in decisions]}
 
 
 def describe(decision):
@@ -180,8 +181,8 @@ def print_draw(done, draws, decision):
 def describe_draws(decision):
     """The draws' own thresholds in words, for the scripts' messages: how far one draw could be trusted."""
     draws = decision.get("draws", [])
-    return (f"the {len(draws)} draws' thresholds: " + ", ".join(f"{w}" + (f" ({p})" if p != w else "") for w, p in draws)
-            if draws else "one draw")
+    each = [("no true find" if d is None else f"{d[0]}" + (f" ({d[1]})" if d[1] != d[0] else "")) for d in draws]
+    return f"the {len(draws)} draws' thresholds: " + ", ".join(each) if draws else "one draw"
 
 
 def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0, draws=DRAWS, photos_limit=None,

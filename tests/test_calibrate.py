@@ -129,14 +129,16 @@ def test_calibration_counts_right_poses_misses_and_false_finds(tmp_path):
 
 
 def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeypatch):
-    keys, photos_seen = [], []
+    keys, photos_seen, evidence, decisions = [], [], [], []
 
-    def evidence(segmenter, context, photos, count, key):
+    def draw(segmenter, context, photos, count, key):
         keys.append(key)
         photos_seen.append(photos)
         level = {0: 0.3, 1: 0.9, 2: 0.5}[key[-1]]  # the draws' cuts: the false candidates' top
-        return [level + 0.05] * 10, [1.0] * 10, [level] * 20, [1.0] * 20, 5
-    monkeypatch.setattr(calibrate, "draw_evidence", evidence)
+        evidence.append(([level + 0.05] * 10, [1.0] * 10, [level] * 20, [1.0] * 20, 5))
+        decisions.append(calibrate.choose_by_view(*evidence[-1]))
+        return evidence[-1]
+    monkeypatch.setattr(calibrate, "draw_evidence", draw)
     photos = [f"photo{i}.jpg" for i in range(40)]
     done = []
     d = calibrate.calibrate(None, None, photos, count=10, seed=7,
@@ -149,6 +151,11 @@ def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeyp
     assert d["true_finds"] == 30 and d["false_candidates"] == 60
     assert d["false_finds"] == 20  # the 0.9 draw's candidates pass the median threshold
     assert d["recall"] == round(20 / 45, 4)  # true finds above it, of all samples with the pattern
+    assert calibrate.describe_draws(d) == "the 3 draws' thresholds: 0.325, 0.925, 0.525"
+    # A draw without a true find has no say, and the message says so.
+    none_first = calibrate.median_of_draws([None, *decisions[:2]], [([], [], [0.1], [1.0], 10), *evidence[:2]])
+    assert none_first["threshold"] == pytest.approx(0.625) and none_first["draws"][0] is None
+    assert calibrate.describe_draws(none_first).startswith("the 3 draws' thresholds: no true find, 0.325")
     with pytest.raises(ValueError, match="received draws=0"):
         calibrate.calibrate(None, None, photos, draws=0)
 
