@@ -181,7 +181,7 @@ def print_draw(done, draws, decision):
 def describe_draws(decision):
     """The draws' own thresholds in words, for the scripts' messages: how far one draw could be trusted."""
     draws = decision.get("draws", [])
-    each = [("no true find" if d is None else f"{d[0]}" + (f" ({d[1]})" if d[1] != d[0] else "")) for d in draws]
+    each = [("no sample posed right" if d is None else f"{d[0]}" + (f" ({d[1]})" if d[1] != d[0] else "")) for d in draws]
     return f"the {len(draws)} draws' thresholds: " + ", ".join(each) if draws else "one draw"
 
 

@@ -155,7 +155,7 @@ def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeyp
     # A draw without a true find has no say, and the message says so.
     none_first = calibrate.median_of_draws([None, *decisions[:2]], [([], [], [0.1], [1.0], 10), *evidence[:2]])
     assert none_first["threshold"] == pytest.approx(0.625) and none_first["draws"][0] is None
-    assert calibrate.describe_draws(none_first).startswith("the 3 draws' thresholds: no true find, 0.325")
+    assert calibrate.describe_draws(none_first).startswith("the 3 draws' thresholds: no sample posed right, 0.325")
     with pytest.raises(ValueError, match="received draws=0"):
         calibrate.calibrate(None, None, photos, draws=0)
 
