@@ -24,10 +24,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from segmenty import calibrate, model as models, samples  # noqa: E402
-from segmenty.find import UNCALIBRATED  # noqa: E402
-from segmenty.page import from_pattern  # noqa: E402
-from segmenty.segmenter import KerasPredictor, Segmenter  # noqa: E402
+from segmenty import calibrate  # noqa: E402
 
 KEYS = ("true_evidence", "true_in_view", "false_evidence", "false_in_view", "missed")
 
@@ -35,21 +32,15 @@ KEYS = ("true_evidence", "true_in_view", "false_evidence", "false_in_view", "mis
 def draws(args):
     """Each seed's evidence (choose_by_view's arguments), drawn as calibrate() draws it, or read from --work."""
     os.makedirs(args.work, exist_ok=True)
-    segmenter = context = photos = None
+    setup = None
     out = []
     for seed in range(args.seeds):
         path = os.path.join(args.work, f"{os.path.basename(args.model)}.count{args.count}.seed{seed}.npz")
         if not os.path.exists(path):
-            if segmenter is None:
-                net, info = models.load(args.model)
-                predictor = KerasPredictor(models.with_policy(net, info, "float32"), info)
-                page = from_pattern(args.pattern)
-                segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": dict(UNCALIBRATED)})
-                context = samples.make_context(args.backgrounds, args.pattern, calibrate.CALIBRATION_SIZE, 0.0, "robust")
-                photos = samples.background_paths(args.backgrounds)
-            rng = np.random.default_rng([seed, 15485863, 0])  # calibrate()'s first draw of this seed
-            chosen = [photos[i] for i in rng.permutation(len(photos))[:args.count]]
-            evidence = calibrate.draw_evidence(segmenter, context, chosen, args.count, [seed, 104729, 0])
+            if setup is None:
+                _, info, predictor = calibrate.as_a_cpu_runs_it(args.model)
+                setup = calibrate.setup(predictor, info, args.pattern, args.backgrounds)
+            evidence = calibrate.one_draw(*setup, args.count, seed, 0)  # calibrate()'s first draw of this seed
             np.savez(path, **dict(zip(KEYS, evidence)))
             print(f"  drew seed {seed}", file=sys.stderr, flush=True)
         with np.load(path) as saved:

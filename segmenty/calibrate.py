@@ -207,13 +207,19 @@ def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0, dr
     photos = list(photos)
     decisions, evidence = [], []
     for draw in range(draws):
-        rng = np.random.default_rng([seed, 15485863, draw])
-        chosen = [photos[i] for i in rng.permutation(len(photos))[:photos_limit or count]]
-        evidence.append(draw_evidence(segmenter, context, chosen, count, [seed, 104729, draw]))
+        evidence.append(one_draw(segmenter, context, photos, count, seed, draw, photos_limit))
         decisions.append(choose_by_view(*evidence[-1]))
         if progress:
             progress(draw + 1, draws, decisions[-1])
     return median_of_draws(decisions, evidence)
+
+
+def one_draw(segmenter, context, photos, count, seed, draw, photos_limit=None):
+    """Draw number `draw` of `seed`, as calibrate() makes it: draw_evidence() on its own samples and
+    its own `photos_limit` (default `count`) of the photos."""
+    rng = np.random.default_rng([seed, 15485863, draw])
+    chosen = [photos[i] for i in rng.permutation(len(photos))[:photos_limit or count]]
+    return draw_evidence(segmenter, context, chosen, count, [seed, 104729, draw])
 
 
 def draw_evidence(segmenter, context, photos, count, key):
@@ -263,24 +269,34 @@ def calibrate_model(predictor, info, pattern, backgrounds, count=CALIBRATION_COU
     Returns:
         dict {"page": Page.to_info(), "decision": median_of_draws()'s dict or None}.
     """
+    segmenter, context, photos = setup(predictor, info, pattern, backgrounds)
+    return {"page": segmenter.page.to_info(),
+            "decision": calibrate(segmenter, context, photos, count, seed, draws, photos_limit, progress)}
+
+
+def setup(predictor, info, pattern, backgrounds):
+    """(segmenter, context, photos) that calibrate() takes, for a model's predictor and info (see
+    calibrate_model)."""
     page = from_pattern(pattern)
     # Any calibration makes the decision rest on the registered page's evidence, which is what's
     # measured. A photo's candidates are posed until one passes the uncalibrated cut, and the best
     # answers: its evidence is the most that photo could show the decision.
     segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": dict(UNCALIBRATED)})
     context = samples.make_context(backgrounds, pattern, CALIBRATION_SIZE, 0.0, "robust")
-    photos = samples.background_paths(backgrounds)
-    return {"page": page.to_info(), "decision": calibrate(segmenter, context, photos, count, seed, draws, photos_limit,
-                                                                 progress)}
+    return segmenter, context, samples.background_paths(backgrounds)
+
+
+def as_a_cpu_runs_it(path):
+    """(net, info, predictor) of a saved model, the predictor in float32."""
+    net, info = models.load(path)
+    # Measured as a CPU runs it (float32), as training measures it when it ends: a model trained
+    # in bf16 gives other masks in bf16, and its threshold moved by 0.1.
+    return net, info, KerasPredictor(models.with_policy(net, info, "float32"), info)
 
 
 def update(path, pattern, backgrounds, count=CALIBRATION_COUNT, seed=0, draws=DRAWS, progress=None):
     """Calibrate a saved model in place (see calibrate_model); returns the decision."""
-    net, info = models.load(path)
-    # Measured as a CPU runs it (float32), as training measures it when it ends: a model trained
-    # in bf16 gives other masks in bf16, and its threshold moved by 0.1.
-    running = models.with_policy(net, info, "float32")
-    found = calibrate_model(KerasPredictor(running, info), info, pattern, backgrounds, count, seed, draws=draws,
-                            progress=progress)
+    net, info, predictor = as_a_cpu_runs_it(path)
+    found = calibrate_model(predictor, info, pattern, backgrounds, count, seed, draws=draws, progress=progress)
     models.save(net, path, {**info, **found})
     return found["decision"]
