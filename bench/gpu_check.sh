@@ -5,8 +5,9 @@
 #   bench/gpu_check.sh PATTERN_DIR BACKGROUNDS OUT [BUDGET_SECONDS [PRESET [BATCH]]]
 #
 # Wheels in .whl/ (keras and what the machine lacks) are installed first where keras is missing.
-# Everything is timed against BUDGET_SECONDS (default 540) from the start, so that the model is
-# saved before the slot ends. Test it on a CPU first with a tiny model:
+# WORK (default: a new folder in /tmp) holds the training run. Everything is timed against
+# BUDGET_SECONDS (default 540) from the start, so that the model is saved before the slot ends.
+# Test it on a CPU first with a tiny model (tests/test_gpu_check.py does, with TensorFlow):
 #   KERAS_BACKEND=jax bench/gpu_check.sh pattern background /tmp/out 150 tiny 8
 # Afterwards, here: cat OUT/model.keras.part-* > model.keras, calibrate_segmenter.py, bench_real.py.
 set -uo pipefail
@@ -35,7 +36,7 @@ timeout $(( budget * 3 / 10 )) $python "$here/bench/bench_train.py" --presets "$
     --sample-processes 1 "$(( $(nproc) - 1 ))" --sample-batches 8 2>&1 | tee "$out/bench_train.log"
 
 echo "== [$(( SECONDS - start ))s] training on the fly"
-work=/tmp/gpu_work && rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+work=${WORK:-$(mktemp -d /tmp/gpu_check.XXXXXX)} && mkdir -p "$work" && cd "$work" || exit 1
 # Leave a minute for the last epoch, the save and the copy.
 minutes=$($python -c "print(round(max(0.5, ($(left) - 60) / 60), 2))")
 $python "$here/train_segmenter.py" --on-the-fly --recipe robust --blank-prob 0.3 \
