@@ -33,7 +33,7 @@ export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax_cache}
 echo "== [$(( SECONDS - start ))s] speed from memory, and samples/s per process count"
 timeout $(( budget * 3 / 10 )) $python "$here/bench/bench_train.py" --presets "$preset" --sources memory \
     --full --steps 40 --repeats 3 --mixed-precision on --batch-size "$batch" \
-    --sample-processes 1 "$(( $(nproc) - 1 ))" --sample-batches 8 2>&1 | tee "$out/bench_train.log"
+    --sample-processes 1 "$(( $(nproc) > 2 ? $(nproc) - 1 : 2 ))" --sample-batches 8 2>&1 | tee "$out/bench_train.log"
 
 echo "== [$(( SECONDS - start ))s] training on the fly"
 work=${WORK:-$(mktemp -d /tmp/gpu_check.XXXXXX)} && mkdir -p "$work" && cd "$work" || exit 1
@@ -44,7 +44,7 @@ $python "$here/train_segmenter.py" --on-the-fly --recipe robust --blank-prob 0.3
     --mixed-precision on --time-limit "$minutes" --lr-schedule cosine --learning-rate 1e-3 \
     --steps-per-epoch 400 --seed 0 --decision-samples 0 --wild none \
     --model model.keras --output model.keras --checkpoint checkpoint.keras --log training.log \
-    2>&1 | tr '\r' '\n' | awk '!/━/ || (split($1, n, "/") == 2 && n[1] == n[2])' | tee "$out/train.log"
+    2>&1 | tr '\r' '\n' | awk '!/━/ || (split($1, n, "/") == 2 && n[1] == n[2])' | tee "$out/train.log" || exit 1
 cp training.log "$out/training.csv" 2>/dev/null
 
 echo "== [$(( SECONDS - start ))s] the model without its optimizer"
@@ -53,6 +53,6 @@ from segmenty import model as m
 net, info = m.load("model.keras", compile=False)
 m.save(net, "model_weights.keras", info)
 EOF
-split -b 15m model_weights.keras "$out/model.keras.part-"
+[ -f model_weights.keras ] && split -b 15m model_weights.keras "$out/model.keras.part-" || exit 1
 ls -l "$out"
 echo "== [$(( SECONDS - start ))s] done"
