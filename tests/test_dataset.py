@@ -149,3 +149,23 @@ sys.stdin.read()
     while any(os.path.exists(f"/proc/{pid}") for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+
+
+def test_sample_processes_start_without_jaxs_fork_warning():
+    # JAX warns from an at-fork hook in the parent; the workers never call into JAX, so the warning
+    # only alarms users. A plain start shows it (the check can fail), _start_forked doesn't.
+    code = """
+import multiprocessing, os, sys, warnings
+os.register_at_fork(before=lambda: warnings.warn(
+    "os.fork() was called. os.fork() is incompatible with multithreaded code, and JAX is multithreaded, "
+    "so this will likely lead to a deadlock.", RuntimeWarning, stacklevel=2))
+from segmenty.dataset import _start_forked
+worker = multiprocessing.get_context("fork").Process(target=int)
+_start_forked(worker) if sys.argv[1] == "quiet" else worker.start()
+worker.join()
+"""
+    runs = {how: subprocess.run([sys.executable, "-c", code, how], cwd=ROOT, capture_output=True, text=True,
+                                timeout=120) for how in ("quiet", "plain")}
+    assert all(run.returncode == 0 for run in runs.values()), runs
+    assert "likely lead to a deadlock" in runs["plain"].stderr
+    assert "deadlock" not in runs["quiet"].stderr
