@@ -16,19 +16,12 @@ budget=${4:-540} preset=${5:-segmenty} batch=${6:-25}
 here=$(cd "$(dirname "$0")/.." && pwd)
 start=$SECONDS
 left() { echo $(( budget - (SECONDS - start) )); }
-export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
 python=${PYTHON:-python3}
 mkdir -p "$out"
-if ! $python -c "import keras" 2>/dev/null && compgen -G "$here/.whl/*.whl" >/dev/null; then
-  $python -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/site "$here"/.whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
-fi
-# A persistent cache lets the training run reuse what the bench compiled, where the graphs match.
-export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax_cache}
-{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no nvidia-smi"
-  nproc; $python -c "import keras; print('keras', keras.__version__, keras.backend.backend())"; } \
-  2>&1 | tee "$out/machine.txt"
+# Installs the carried wheels where keras is missing; sets KERAS_BACKEND (jax), JAX_COMPILATION_CACHE_DIR
+# (so that the training run reuses what the bench compiled, where the graphs match).
+source "$here/bench/gpu_common.sh"
+gpu_machine "$out/machine.txt"
 
 echo "== [$(( SECONDS - start ))s] speed from memory, and samples/s per process count"
 timeout $(( budget * 3 / 10 )) $python "$here/bench/bench_train.py" --presets "$preset" --sources memory \
