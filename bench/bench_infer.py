@@ -3,7 +3,7 @@
 
     python bench/bench_infer.py [--model M.keras ...] [--photos DIR ...] [--repeats 3] [--frames 200]
         [--no-photos] [--no-video] [--no-reference] [--reference-photos 16] [--reference-frames 20]
-        [--pattern DIR] [--work DIR]
+        [--pattern DIR] [--work DIR] [--workers N]
 
 Every row is the median over --repeats runs, with the range (min-max) in brackets; the machine
 is noisy (+-25%), so compare medians taken on a quiet one. It prints figures; it asserts nothing.
@@ -45,7 +45,10 @@ not used, its overhead would distort the small functions):
               conversions, the bench's loop)
 A stage's time is the sum over its calls. On the file path, and in video.run without tracking
 (a file's frames found 8 at a time), photos are decoded, decided and written by several threads at
-once, so there the stages can add up to more than the wall time, and no rest is shown.
+once, so there the stages can add up to more than the wall time, and no rest is shown. There,
+as test_segmenter.py does, --workers processes (default: one per core, up to 8) pose and decide
+the photos: their decision and pose happen in those processes, which the wrappers don't reach,
+so those columns show '-' (--workers 0 keeps them in this process, on threads, and times them).
 """
 
 import collections
@@ -322,9 +325,11 @@ def main():
     p.add_argument("--reference-frames", type=cli.positive_int, default=20,
                    help="frames of the video for the segmenty preset")
     p.add_argument("--batch-size", type=cli.positive_int, default=8,
-                   help="as test_segmenter.py --batch-size (the file path)")
+                   help="as test_segmenter.py --batch-size (the file path, and video.run's --no-track rows)")
     p.add_argument("--pattern", default=None,
                    help="as test_segmenter.py --pattern: a page to pose with for models that carry none")
+    p.add_argument("--workers", type=cli.non_negative_int, default=None,
+                   help="as test_segmenter.py --workers (default: the same, one per core up to 8)")
     p.add_argument("--no-zoom", dest="zoom", action="store_false", help="as test_segmenter.py --no-zoom (default: off)")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="as test_segmenter.py --no-flip (default: off)")
     p.add_argument("--work", default=None, help="folder for the video, the exported models and the outputs; kept, "
@@ -358,7 +363,12 @@ def main():
               "that finds the pattern is slower", flush=True)
 
     timer = StageTimer()
-    options = dict(zoom=args.zoom, flip=args.flip, pattern=args.pattern)
+    from segmenty.segmenter import default_workers
+    workers = default_workers() if args.workers is None else args.workers
+    print(f"{workers} worker processes pose and decide the file path's photos and video.run's frames without "
+          "tracking" if workers else "no worker processes: the file path and video.run without tracking pose and "
+          "decide on threads", flush=True)
+    options = dict(zoom=args.zoom, flip=args.flip, pattern=args.pattern, workers=workers)
     clip = frames = None
     if args.video_rows:
         clip = os.path.join(work, f"clip_{args.frames}.mp4")
@@ -384,6 +394,7 @@ def main():
                     out = os.path.join(work, "photos_out")
                     result = repeated(lambda: time_photos(segmenter, folder, out, timer, limit), args.repeats)
                     row(f"  {os.path.basename(os.path.normpath(folder))}", result, TARGETS.get(("photos", preset)))
+                segmenter.close()
             if not args.video_rows:
                 continue
             formats = [("onnx", path)] if path.lower().endswith(".onnx") else [("keras", path)]
@@ -396,12 +407,13 @@ def main():
                 except SegmentyError as e:
                     print(f"no onnxruntime rows for {path}: {e}", flush=True)
             for kind, model_path in formats:
-                segmenter = Segmenter.load(model_path, batch_size=1, **options)
+                # As test_segmenter.py loads it: a tracked frame is one look at a time anyway.
+                segmenter = Segmenter.load(model_path, batch_size=args.batch_size, **options)
                 preset = segmenter.info["preset"]
                 limit = args.reference_frames if preset == "segmenty" and args.reference_frames < len(frames) else 0
                 runtime = "TensorFlow" if kind == "keras" else "onnxruntime"
-                header(f"{preset}{untrained_note} ({os.path.basename(model_path)}, {runtime}): the video, batch 1, "
-                       f"model input {segmenter.image_size}" + (f", its first {limit} frames" if limit else ""), "frames")
+                header(f"{preset}{untrained_note} ({os.path.basename(model_path)}, {runtime}): the video, "
+                       f"batch {args.batch_size} (--no-track), model input {segmenter.image_size}" + (f", its first {limit} frames" if limit else ""), "frames")
                 time_track_loop(segmenter, frames[:WARMUP], True, timer)
                 out = os.path.join(work, "video_out")
                 for track in (True, False):
@@ -411,6 +423,7 @@ def main():
                     result = repeated(lambda: time_track_loop(segmenter, frames[:limit or None], track, timer),
                                       args.repeats)
                     row(f"  Segmenter.track loop, {tracking}", result, TARGETS.get((kind, preset)))
+                segmenter.close()
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end", flush=True)
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)

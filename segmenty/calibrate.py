@@ -252,7 +252,7 @@ def draw_evidence(segmenter, context, photos, count, key):
 
 
 def calibrate_model(predictor, info, pattern, backgrounds, count=CALIBRATION_COUNT, seed=0, photos_limit=None,
-                    draws=DRAWS, progress=None):
+                    draws=DRAWS, progress=None, workers=0):
     """The page and the decision to store in a model's info, measured with its predictor.
 
     Args:
@@ -265,23 +265,26 @@ def calibrate_model(predictor, info, pattern, backgrounds, count=CALIBRATION_COU
         photos_limit: int or None, at most this many board-free photos in a draw (default: `count`).
         draws: int, independent draws. Defaults to DRAWS.
         progress: as calibrate() takes it.
+        workers: int, processes that pose and decide the samples side by side (Segmenter). Defaults to 0.
 
     Returns:
         dict {"page": Page.to_info(), "decision": median_of_draws()'s dict or None}.
     """
-    segmenter, context, photos = setup(predictor, info, pattern, backgrounds)
-    return {"page": segmenter.page.to_info(),
-            "decision": calibrate(segmenter, context, photos, count, seed, draws, photos_limit, progress)}
+    segmenter, context, photos = setup(predictor, info, pattern, backgrounds, workers)
+    with segmenter:
+        return {"page": segmenter.page.to_info(),
+                "decision": calibrate(segmenter, context, photos, count, seed, draws, photos_limit, progress)}
 
 
-def setup(predictor, info, pattern, backgrounds):
+def setup(predictor, info, pattern, backgrounds, workers=0):
     """(segmenter, context, photos) that calibrate() takes, for a model's predictor and info (see
     calibrate_model)."""
     page = from_pattern(pattern)
     # Any calibration makes the decision rest on the registered page's evidence, which is what's
     # measured. A photo's candidates are posed until one passes the uncalibrated cut, and the best
     # answers: its evidence is the most that photo could show the decision.
-    segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": dict(UNCALIBRATED)})
+    segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": dict(UNCALIBRATED)},
+                          workers=workers)
     context = samples.make_context(backgrounds, pattern, CALIBRATION_SIZE, 0.0, "robust")
     return segmenter, context, samples.background_paths(backgrounds)
 
@@ -294,9 +297,10 @@ def as_a_cpu_runs_it(path):
     return net, info, KerasPredictor(models.with_policy(net, info, "float32"), info)
 
 
-def update(path, pattern, backgrounds, count=CALIBRATION_COUNT, seed=0, draws=DRAWS, progress=None):
+def update(path, pattern, backgrounds, count=CALIBRATION_COUNT, seed=0, draws=DRAWS, progress=None, workers=0):
     """Calibrate a saved model in place (see calibrate_model); returns the decision."""
     net, info, predictor = as_a_cpu_runs_it(path)
-    found = calibrate_model(predictor, info, pattern, backgrounds, count, seed, draws=draws, progress=progress)
+    found = calibrate_model(predictor, info, pattern, backgrounds, count, seed, draws=draws, progress=progress,
+                            workers=workers)
     models.save(net, path, {**info, **found})
     return found["decision"]

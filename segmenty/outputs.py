@@ -14,6 +14,7 @@ For each photo <stem> (a name used twice gets _2, _3, ...):
 Writing is separate from finding: segmenter.Segmenter answers, this module only draws and writes.
 """
 
+import collections
 import concurrent.futures
 import json
 import os
@@ -130,36 +131,45 @@ def segment(segmenter, inputs, out, limit=10, on_result=None, model_name=None):
         except ValueError as e:
             return None, e
 
-    def collect(written):
-        """Add a batch's entries to results, in order, as their files are written."""
-        for path, find, entry in written:
-            entry = {"source": path, **(entry.result() if find is not None else entry)}
-            results["images"].append(entry)
-            if on_result and find is not None:
-                on_result(entry, find.masks, thresholds)
+    def collect(path, find, entry):
+        """Add a photo's entry to results once its files are written (in order)."""
+        entry = {"source": path, **(entry.result() if find is not None else entry)}
+        results["images"].append(entry)
+        if on_result and find is not None:
+            on_result(entry, find.masks, thresholds)
 
     started = time.monotonic()
     batch = segmenter.predictor.batch_size
-    # A pipeline: while the model looks at one batch, the next is read and the last one's files are
-    # written. The model leaves a core idle between its passes; reading and writing fill it.
+    # A pipeline: the photos are read ahead and their files written behind on threads while the
+    # model looks at a batch (and the segmenter's workers answer the one before).
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        reading = [pool.submit(load, p) for p in paths[:batch]]
-        written = []
-        for first in range(0, len(paths), batch):
-            loaded = [r.result() for r in reading]
-            reading = [pool.submit(load, p) for p in paths[first + batch:first + 2 * batch]]
-            finds = list(segmenter.find_all([rgb for rgb, _ in loaded if rgb is not None], masks=True))
-            collect(written)
-            written, finds = [], iter(finds)
-            for path, stem, (rgb, err) in zip(paths[first:], stems[first:], loaded):
-                if rgb is None:
-                    written.append((path, None, {"error": str(err)}))
-                    print(f"warning: {path}: {err}", file=sys.stderr)
-                else:
-                    find = next(finds)
-                    written.append((path, find, pool.submit(write_photo, out, stem, rgb, find, names, thresholds,
-                                                            size)))
-        collect(written)
+        reading = collections.deque(pool.submit(load, p) for p in paths[:2 * batch])
+        waiting, written = collections.deque(), collections.deque()
+
+        def readable():
+            for i, (path, stem) in enumerate(zip(paths, stems)):
+                rgb, err = reading.popleft().result()
+                if i + 2 * batch < len(paths):
+                    reading.append(pool.submit(load, paths[i + 2 * batch]))
+                waiting.append((path, stem, rgb, err))
+                if rgb is not None:
+                    yield rgb
+
+        def unreadable():  # the photos before the next readable one that could not be read
+            while waiting and waiting[0][2] is None:
+                path, _, _, err = waiting.popleft()
+                written.append((path, None, {"error": str(err)}))
+                print(f"warning: {path}: {err}", file=sys.stderr)
+
+        for find in segmenter.find_all(readable(), masks=True):
+            unreadable()
+            path, stem, rgb, _ = waiting.popleft()
+            written.append((path, find, pool.submit(write_photo, out, stem, rgb, find, names, thresholds, size)))
+            while len(written) > 2 * batch:  # a find holds its masks until its entry is collected
+                collect(*written.popleft())
+        unreadable()
+        while written:
+            collect(*written.popleft())
     results["seconds"] = round(time.monotonic() - started, 3)
     images.write_json(os.path.join(out, "results.json"), {k: v for k, v in results.items() if k != "seconds"},
                       indent=1)
@@ -168,11 +178,12 @@ def segment(segmenter, inputs, out, limit=10, on_result=None, model_name=None):
 
 def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, batch_size=8, image_size=None,
                    zoom=True, flip=True, snap=True, pattern=None, likeness=True, intrinsics=None, camera=None,
-                   track=True, every=30, show=None, max_pixels=images.MAX_PIXELS):
+                   track=True, every=30, show=None, max_pixels=images.MAX_PIXELS, workers=0):
     """Load a model and run it on photos (segment()), a video or a camera (video.run); with `truth`,
     score the photos, print the table and write OUT/metrics.json. Arguments as test_segmenter.py's flags.
 
-    `limit` None means 10 photos (the original's default) or every frame.
+    `limit` None means 10 photos (the original's default) or every frame. `workers`: processes
+    that answer photos (and a video's frames without tracking) side by side (Segmenter.load).
 
     Returns:
         tuple (results dict, metrics dict or None); for a video or camera, (video.run's dict, None).
@@ -186,9 +197,11 @@ def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, b
             raise InvalidArgument("inputs", inputs, "one video, or photos, or none with `camera`")
         segmenter = Segmenter.load(model, zoom=zoom, flip=flip, snap=snap, threshold=threshold, pattern=pattern,
                                    check_likeness=likeness, intrinsics=read_intrinsics(intrinsics),
-                                   batch_size=1, image_size=image_size, max_pixels=max_pixels)
-        done = video.run(segmenter, camera if camera is not None else inputs[0], out, track, every, show, limit or 0,
-                         log=lambda line: print(line, file=sys.stderr, flush=True))
+                                   batch_size=batch_size, image_size=image_size, max_pixels=max_pixels,
+                                   workers=0 if track or camera is not None else workers)
+        with segmenter:
+            done = video.run(segmenter, camera if camera is not None else inputs[0], out, track, every, show,
+                             limit or 0, log=lambda line: print(line, file=sys.stderr, flush=True))
         unreadable = f", {done['errors']} unreadable" if done["errors"] else ""
         print(f"wrote {done['video']} and {done['jsonl']}: {done['frames']} frames, pattern found in "
               f"{done['found']}{unreadable} ({done['frames'] / max(done['seconds'], 1e-9):.1f} frames/s)",
@@ -205,8 +218,10 @@ def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, b
                                 "(quad files match by file name, sample indexes by path)")
     segmenter = Segmenter.load(model, zoom=zoom, flip=flip, snap=snap, threshold=threshold, pattern=pattern,
                                check_likeness=likeness, intrinsics=read_intrinsics(intrinsics),
-                               batch_size=batch_size, image_size=image_size, max_pixels=max_pixels)
-    results = segment(segmenter, inputs, out, limit, on_result=evaluator.add if evaluator else None, model_name=model)
+                               batch_size=batch_size, image_size=image_size, max_pixels=max_pixels, workers=workers)
+    with segmenter:
+        results = segment(segmenter, inputs, out, limit, on_result=evaluator.add if evaluator else None,
+                          model_name=model)
     done = [e for e in results["images"] if "error" not in e]
     print(f"wrote {len(done)} photos to {out}/ ({len(done) / max(results['seconds'], 1e-9):.1f} photos/s); "
           f"look at {out}/*_overlay.jpg", file=sys.stderr)

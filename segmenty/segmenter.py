@@ -15,10 +15,20 @@ with `flip`, the mask probabilities are averaged with the model's view of the mi
 small gets a second, closer look (find.zoom_window). Then find.decide answers, for the largest
 of the masks' components and, until one is found, the next ones; where a large photo shows no
 find at first, it is looked at again in tiles (find.tile_windows).
+
+The answers (the decision and the pose) are mostly Python, which one process runs on one core at
+a time: with `workers`, a batch's answers run in that many spawned worker processes (an Answerer,
+pickled to each once; each photo's masks through shared memory), while the model looks at the
+next batch in this one.
 """
 
 import concurrent.futures
+import contextlib
+import multiprocessing
 import os
+import signal
+import weakref
+from multiprocessing import shared_memory
 
 import cv2
 import numpy as np
@@ -47,6 +57,79 @@ class KerasPredictor:
         return np.asarray(self.net.predict_on_batch(batch), np.float32)
 
 
+class Answerer:
+    """The answer for one look at a photo, from its masks: find.decide over the masks' components
+    with what the Segmenter was loaded with, without the model. Plain data, so that worker
+    processes can answer side by side."""
+
+    def __init__(self, thresholds, page, calibration, coverage, picture, intrinsics, snap):
+        self.thresholds, self.page, self.calibration, self.coverage = thresholds, page, calibration, coverage
+        self.picture, self.intrinsics, self.snap = picture, intrinsics, snap
+
+    def __call__(self, gray, probs, masks=False, prior=None):
+        """(The Find, without masks; the mask component a find was made in where `masks` and
+        `snap` will redraw it, else None). A look's components are posed largest first, up to
+        find.CANDIDATES of them, until one is found (a facade beside the pattern may be larger);
+        when none is, the answer that came closest (the highest score)."""
+        result = None
+        for _ in range(find.CANDIDATES):
+            answer = find.decide(gray, probs, self.thresholds, self.page, self.calibration, self.coverage,
+                                 self.picture, self.intrinsics, prior)
+            if result is None or answer.found or answer.score > result.score:
+                result = answer
+            if answer.found or answer.bbox is None:  # found, or nothing (left) large enough to be a find
+                break
+            probs = probs.copy()
+            probs[find.largest_component(probs[..., 0] > self.thresholds[0])[0]] = 0  # decide's candidate
+            prior = None
+        component = None
+        if masks and self.snap and result.found and result.quad is not None:
+            component, _ = find.largest_component(probs[..., 0] > self.thresholds[0])  # the one found
+        return result, component
+
+
+def default_workers():
+    """The scripts' worker processes: one per core, up to 8 (each holds its own copy of the page), or
+    none on a single core, where they would only take turns with the model."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, 8) if cores > 1 else 0
+
+
+_worker_answerer = None  # a worker process's Answerer (_start_worker)
+
+
+def _start_worker(answerer):
+    global _worker_answerer
+    _worker_answerer = answerer
+    cv2.setNumThreads(1)  # the workers are the parallelism: one OpenCV thread each
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops them
+
+
+def _shared(*arrays):
+    """(SharedMemory holding the arrays, what _answer_in_worker needs to read them): a photo's masks are
+    megabytes, and through shared memory they are copied once, not pickled through a pipe."""
+    block = shared_memory.SharedMemory(create=True, size=max(1, sum(a.nbytes for a in arrays)))
+    specs, offset = [], 0
+    for a in arrays:
+        np.ndarray(a.shape, a.dtype, buffer=block.buf, offset=offset)[...] = a
+        specs.append((a.shape, a.dtype.str, offset))
+        offset += a.nbytes
+    return block, (block.name, specs)
+
+
+def _answer_in_worker(shared, masks):
+    block = shared_memory.SharedMemory(name=shared[0])
+    try:
+        gray, probs = (np.ndarray(shape, np.dtype(dtype), buffer=block.buf, offset=offset)
+                       for shape, dtype, offset in shared[1])
+        result, component = _worker_answerer(gray, probs, masks)
+        del gray, probs  # the block can't close while arrays look into it
+    finally:
+        block.close()
+    # A find's component goes back as bits: an eighth of a bool image.
+    return result, None if component is None else (np.packbits(component), component.shape)
+
+
 class Segmenter:
     """A trained model, ready to find its pattern in photos (see the module docstring).
 
@@ -54,9 +137,13 @@ class Segmenter:
     """
 
     def __init__(self, predictor, info, zoom=True, flip=True, snap=True, threshold=None, pattern=None,
-                 check_likeness=True, intrinsics=None, image_size=None, max_pixels=images.MAX_PIXELS, small=True):
+                 check_likeness=True, intrinsics=None, image_size=None, max_pixels=images.MAX_PIXELS, small=True,
+                 workers=0):
+        if not isinstance(workers, int) or workers < 0:
+            raise InvalidArgument("workers", workers, "a count of processes, 0 or more (0: answer in this one)")
         self.predictor, self.info = predictor, info
         self.zoom, self.flip, self.snap, self.max_pixels, self.small = zoom, flip, snap, max_pixels, small
+        self.workers, self._pool = workers, None
         self.mask_names = list(info["mask_names"])
         self.image_size = image_size or info["image_size"]
         multiple = 2 ** len(info["config"]["filters"])  # the model halves its input this many times
@@ -82,7 +169,7 @@ class Segmenter:
 
     @classmethod
     def load(cls, path, zoom=True, flip=True, snap=True, threshold=None, pattern=None, check_likeness=True,
-             intrinsics=None, batch_size=8, image_size=None, max_pixels=images.MAX_PIXELS, small=True):
+             intrinsics=None, batch_size=8, image_size=None, max_pixels=images.MAX_PIXELS, small=True, workers=0):
         """A Segmenter from a model file written by train_segmenter.py (.keras) or export_segmenter.py (.onnx).
 
         Args:
@@ -103,6 +190,13 @@ class Segmenter:
             max_pixels: int, larger images are refused before decoding. Defaults to images.MAX_PIXELS.
             small: bool, where a whole look finds no pattern in a large photo, look again in tiles,
                 for patterns a few percent of the photo. Defaults to True.
+            workers: int, processes that pose and decide a batch's photos side by side (find_all),
+                while the model looks at the next batch; 0 answers in this process, on threads.
+                They start (in a second or so) at the first batch of two or more photos, and pay
+                where the model leaves cores idle: 1.1-1.6 times the photos/s on 2 cores, twice on
+                16 (docs/benchmarks.md). Call close() when done, or use the Segmenter in a `with`
+                block. A program that sets workers must start from an `if __name__ == "__main__":`
+                block (the workers are spawned). Defaults to 0.
         """
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise InvalidArgument("batch_size", batch_size, "a positive integer")
@@ -112,7 +206,19 @@ class Segmenter:
         else:
             predictor = KerasPredictor.from_file(path, batch_size)
         return cls(predictor, predictor.info, zoom, flip, snap, threshold, pattern, check_likeness, intrinsics,
-                   image_size, max_pixels, small)
+                   image_size, max_pixels, small, workers)
+
+    def close(self):
+        """Stop the worker processes, if any were started; later finds start them again."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     # ------------------------------------------------------------ the model
 
@@ -166,30 +272,77 @@ class Segmenter:
 
     # ------------------------------------------------------------ the answer
 
+    def _answerer(self):
+        return Answerer(self.thresholds, self.page, self.calibration, self.coverage, self.picture, self.intrinsics,
+                        self.snap)
+
     def _answer(self, photo, full, window, masks, prior=None):
-        """The Find for one look at a photo: its mask components are posed largest first, up to
-        find.CANDIDATES of them, until one is found (a facade beside the pattern may be larger);
-        when none is, the answer that came closest (the highest score)."""
+        """The Find for one look at a photo (Answerer), in this process."""
         gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
-        probs, result = full, None
-        for _ in range(find.CANDIDATES):
-            answer = find.decide(gray, probs, self.thresholds, self.page, self.calibration, self.coverage,
-                                 self.picture, self.intrinsics, prior)
-            if result is None or answer.found or answer.score > result.score:
-                result = answer
-            if answer.found or answer.bbox is None:  # found, or nothing (left) large enough to be a find
-                break
-            probs = probs.copy()
-            probs[find.largest_component(probs[..., 0] > self.thresholds[0])[0]] = 0  # decide's candidate
-            prior = None
+        return self._finish(*self._answerer()(gray, full, masks, prior), full, window, masks)
+
+    def _finish(self, result, component, full, window, masks):
+        """An Answerer's Find with its look's window and, where asked for, the masks (the full-pattern
+        mask of a find redrawn as its quad where `snap`)."""
         result.zoom = window
         if masks:
-            if self.snap and result.found and result.quad is not None:
-                component, _ = find.largest_component(probs[..., 0] > self.thresholds[0])  # the one found
+            if self.snap and result.found and result.quad is not None:  # component None: found without one
                 full = full.copy()
                 full[..., 0] = geometry.snapped(full[..., 0], component, result.quad)
             result.masks = full
         return result
+
+    def _answers(self, photos, looks, masks, run):
+        """A function that returns the Finds for a batch's looks ((full, window) per photo): answered
+        in the worker processes, which start on them at once, where there are any and more than one
+        photo; else on this process's threads (`run`) before this returns."""
+        if self.workers < 1 or len(photos) < 2:
+            finds = list(run(lambda p, look: self._answer(p, *look, masks), photos, looks))
+            return lambda: finds
+        grays = list(run(lambda p: cv2.cvtColor(p, cv2.COLOR_RGB2GRAY), photos))
+        pool = self._processes()
+        blocks, answering = [], []
+
+        def release():  # a worker still reading a block keeps its mapping
+            for block in blocks:
+                block.close()
+                with contextlib.suppress(FileNotFoundError):
+                    block.unlink()
+        try:
+            for gray, (full, _) in zip(grays, looks):
+                block, shared = _shared(gray, full)
+                blocks.append(block)
+                answering.append(pool.submit(_answer_in_worker, shared, masks))
+        except BaseException:
+            release()
+            raise
+
+        def finds():
+            try:
+                done = []
+                for future, (full, window) in zip(answering, looks):
+                    try:
+                        result, packed = future.result()
+                    except concurrent.futures.BrokenExecutor:
+                        self._pool = None  # a worker died (out of memory, killed): the next batch starts new ones
+                        raise
+                    component = None if packed is None else \
+                        np.unpackbits(packed[0], count=int(np.prod(packed[1]))).reshape(packed[1]).astype(bool)
+                    done.append(self._finish(result, component, full, window, masks))
+                return done
+            finally:  # also after an error or Ctrl-C
+                release()
+        return finds
+
+    def _processes(self):
+        """The worker processes, started at the first call. Spawned, not forked: a process that
+        runs TensorFlow or JAX threads can't be forked safely."""
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                initargs=(self._answerer(),))
+            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)
+        return self._pool
 
     def find(self, image, masks=False, channels="rgb"):
         """The Find for one image (see find.Find).
@@ -205,31 +358,48 @@ class Segmenter:
         """Finds for many images, batched: a generator, in order. See find()."""
         batch_size = batch_size or self.predictor.batch_size
         items = list(images_or_paths) if not hasattr(images_or_paths, "__next__") else images_or_paths
-        batch = []
-        with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-            for item in items:
-                batch.append(self.as_rgb(item, channels))
-                if len(batch) == batch_size:
-                    yield from self._run(batch, masks, pool)
-                    batch = []
-            if batch:
-                yield from self._run(batch, masks, pool)
+        batch, pending = [], None
+        try:
+            with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+                for item in items:
+                    batch.append(self.as_rgb(item, channels))
+                    if len(batch) == batch_size:
+                        # With worker processes, a batch is answered there while the model looks at the next.
+                        previous, pending, batch = pending, self._start(batch, masks, pool), []
+                        if previous:
+                            yield from previous()
+                previous, pending = pending, self._start(batch, masks, pool) if batch else None
+                if previous:
+                    yield from previous()
+                last, pending = pending, None
+                if last:
+                    yield from last()
+        finally:
+            if pending is not None and self.workers:  # stopped early: collect what the workers hold
+                with contextlib.suppress(Exception):
+                    pending()
 
     def _run(self, photos, masks, pool=None):
-        """Finds for a batch of photos: a whole look at each, then, where that finds nothing in a
-        large photo and `small` is on, a tiled look (see _looks)."""
-        # OpenCV releases the GIL: the poses of a batch run side by side.
+        """Finds for a batch of photos (see _start)."""
+        return self._start(photos, masks, pool)()
+
+    def _start(self, photos, masks, pool=None):
+        """A function that returns the Finds for a batch of photos: a whole look at each now, then,
+        where that finds nothing in a large photo and `small` is on, a tiled look (see _looks)."""
+        # OpenCV releases the GIL: the looks' resizes (and, without workers, the poses) run side by side.
         run = pool.map if pool is not None and len(photos) > 1 else map
-        answer = lambda a: self._answer(*a, masks)
-        looks = self._looks(photos, run=run)
-        finds = list(run(answer, [(p, *l) for p, l in zip(photos, looks)]))
-        again = [i for i, (p, f) in enumerate(zip(photos, finds))
-                 if self.small and not f.found and find.tile_windows((p.shape[1], p.shape[0]), self.image_size)]
-        if again:
-            tiled = self._looks([photos[i] for i in again], tiled=True, run=run)
-            for i, f in zip(again, run(answer, [(photos[i], *l) for i, l in zip(again, tiled)])):
-                if f.found:
-                    finds[i] = f
+        answering = self._answers(photos, self._looks(photos, run=run), masks, run)
+
+        def finds():
+            answered = answering()
+            again = [i for i, (p, f) in enumerate(zip(photos, answered))
+                     if self.small and not f.found and find.tile_windows((p.shape[1], p.shape[0]), self.image_size)]
+            if again:
+                tiled = self._looks([photos[i] for i in again], tiled=True, run=run)
+                for i, f in zip(again, self._answers([photos[i] for i in again], tiled, masks, run)()):
+                    if f.found:
+                        answered[i] = f
+            return answered
         return finds
 
     def track(self, image, previous=None, masks=False, channels="rgb"):

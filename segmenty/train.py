@@ -28,7 +28,7 @@ from segmenty.losses import balanced_loss, mse, tnr, tpr
 from segmenty.page import from_pattern
 from segmenty.patterns import mask_names, pattern_picture
 from segmenty.samples import make_context
-from segmenty.segmenter import KerasPredictor
+from segmenty.segmenter import KerasPredictor, default_workers
 
 UNTIL_STOPPED = 10**9  # the last epoch of a run without one
 
@@ -374,7 +374,8 @@ def _calibrate_decision(net, info, config):
           f"samples and board-free photos ...", file=sys.stderr, flush=True)
     net = models.with_policy(net, info, "float32")  # as test_segmenter.py runs it on a CPU
     decision = calibrate.calibrate_model(KerasPredictor(net, info), info, config.pattern, config.backgrounds,
-                                         config.decision_samples, progress=calibrate.print_draw)["decision"]
+                                         config.decision_samples, progress=calibrate.print_draw,
+                                         workers=default_workers())["decision"]
     if decision is None:
         print("warning: no synthetic sample was posed right, so the decision is not calibrated: the model "
               "decides from its masks (train longer)", file=sys.stderr)

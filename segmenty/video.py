@@ -17,7 +17,7 @@ OpenCV's VideoCapture reads and VideoWriter writes; a window shows the frames li
 exists (`show`), and Esc or q there ends the run as Ctrl-C does.
 """
 
-import itertools
+import collections
 import json
 import os
 import sys
@@ -101,52 +101,40 @@ def run(segmenter, source, out, track=True, every=EVERY, show=None, limit=0, log
     fps = capture.get(cv2.CAP_PROP_FPS) or 0
     fps = fps if 1 <= fps <= 240 else 30.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    # Without tracking, a file's frames don't depend on one another: a batch of them is found side
-    # by side, one core posing while the other runs the model. A camera's are answered as they come.
-    batch = 1 if track or isinstance(source, int) else BATCH
+    # Without tracking, a file's frames don't depend on one another: they stream through find_all in
+    # batches (with the segmenter's workers, one batch answered while the model looks at the next).
+    # A camera's are answered as they come.
+    streamed = not track and not isinstance(source, int)
     counts = {"frames": 0, "found": 0, "errors": 0}
     started = time.monotonic()
     writer = None
     try:
         with images.replacing(video_path) as video_tmp, images.replacing(jsonl_path) as jsonl_tmp, \
                 open(jsonl_tmp, "w") as lines:
-            previous = None
             frames = _frames(capture, isinstance(source, int), total, limit)
+            answered = _streamed(segmenter, frames) if streamed else _tracked(segmenter, frames, track, every)
             try:
-                while True:
-                    chunk = list(itertools.islice(frames, batch))
-                    if not chunk:
-                        break
-                    readable = [frame for _, frame in chunk if frame is not None]
-                    if track:
-                        whole = chunk[0][0] % every == 0
-                        finds = iter([segmenter.track(frame, None if whole else previous, channels="bgr")
-                                      for frame in readable])
-                    else:
-                        finds = segmenter.find_all(readable, channels="bgr", batch_size=batch)
-                    for index, frame in chunk:
-                        seconds = round(index / fps, 4)
-                        counts["frames"] += 1
-                        if frame is None:
-                            _write_line(lines, {"frame": index, "time": seconds, "error": "unreadable frame"})
-                            counts["errors"] += 1
-                            continue
-                        found = next(finds)
-                        previous = found if found.found else None
-                        counts["found"] += found.found
-                        _write_line(lines, {"frame": index, "time": seconds, **found.to_json()})
-                        annotated = draw_find(frame.copy(), found)
-                        if writer is None:
-                            writer = cv2.VideoWriter(video_tmp, cv2.VideoWriter_fourcc(*FOURCC), fps,
-                                                     (frame.shape[1], frame.shape[0]))
-                        writer.write(annotated)
-                        if show:
-                            cv2.imshow(f"segmenty: {name} (Esc to stop)", annotated)
-                            if cv2.waitKey(1) & 0xFF in (27, ord("q")):
-                                raise KeyboardInterrupt
-                        if log and counts["frames"] % 100 == 0:
-                            log(f"{counts['frames']} frames, {counts['found']} found, "
-                                f"{counts['frames'] / (time.monotonic() - started):.1f} frames/s")
+                for index, frame, found in answered:
+                    seconds = round(index / fps, 4)
+                    counts["frames"] += 1
+                    if frame is None:
+                        _write_line(lines, {"frame": index, "time": seconds, "error": "unreadable frame"})
+                        counts["errors"] += 1
+                        continue
+                    counts["found"] += found.found
+                    _write_line(lines, {"frame": index, "time": seconds, **found.to_json()})
+                    annotated = draw_find(frame.copy(), found)
+                    if writer is None:
+                        writer = cv2.VideoWriter(video_tmp, cv2.VideoWriter_fourcc(*FOURCC), fps,
+                                                 (frame.shape[1], frame.shape[0]))
+                    writer.write(annotated)
+                    if show:
+                        cv2.imshow(f"segmenty: {name} (Esc to stop)", annotated)
+                        if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                            raise KeyboardInterrupt
+                    if log and counts["frames"] % 100 == 0:
+                        log(f"{counts['frames']} frames, {counts['found']} found, "
+                            f"{counts['frames'] / (time.monotonic() - started):.1f} frames/s")
             except KeyboardInterrupt:  # the usual end of a camera run: keep what was written
                 pass
             finally:
@@ -159,6 +147,38 @@ def run(segmenter, source, out, track=True, every=EVERY, show=None, limit=0, log
         if show:
             cv2.destroyAllWindows()
     return {**counts, "seconds": round(time.monotonic() - started, 3), "video": video_path, "jsonl": jsonl_path}
+
+
+def _tracked(segmenter, frames, track, every):
+    """(index, frame, Find) per frame, one frame after the other: with `track`, looked at first
+    where the last frame's find was (Segmenter.track), wholly every `every` frames."""
+    previous = None
+    for index, frame in frames:
+        if frame is None:
+            yield index, None, None
+            continue
+        whole = not track or index % every == 0
+        found = segmenter.track(frame, None if whole else previous, channels="bgr")
+        previous = found if found.found else None
+        yield index, frame, found
+
+
+def _streamed(segmenter, frames):
+    """(index, frame, Find) per frame, the readable frames found in batches of BATCH (Segmenter.find_all),
+    which reads ahead of the answers it gives: the frames read wait here until theirs comes."""
+    waiting = collections.deque()
+
+    def readable():
+        for index, frame in frames:
+            waiting.append((index, frame))
+            if frame is not None:
+                yield frame
+    for found in segmenter.find_all(readable(), channels="bgr", batch_size=BATCH):
+        while waiting[0][1] is None:
+            yield *waiting.popleft(), None
+        yield *waiting.popleft(), found
+    while waiting:  # unreadable frames after the last readable one
+        yield *waiting.popleft(), None
 
 
 def _frames(capture, camera, total, limit):

@@ -177,3 +177,55 @@ def test_a_charuco_board_the_model_misses_is_found_by_its_markers_with_its_masks
     assert found.found and found.bbox is None and np.abs(found.quad - truth).max() < 1.5
     assert found.masks[168, 236, 0] == 1.0 and found.masks[10, 10, 0] == 0.0
     assert sum(p.refined for p in found.points) == len(found.points)
+
+
+def test_worker_processes_give_the_same_finds_and_masks(tmp_path):
+    # The answers (pose, decision, the snapped mask) made in spawned processes, sent back as
+    # Finds and packed components, are the ones this process makes.
+    import cv2
+    from segmenty.patterns import make_patterns
+    from tests.test_video import BoardFinder
+    make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7, square=20)
+    full = cv2.imread(str(tmp_path / "chess" / "full.png"))
+    rng = np.random.default_rng(3)
+    photos = []
+    for i in range(5):
+        photo = cv2.GaussianBlur(rng.integers(70, 190, (240, 320, 3), dtype=np.uint8), (0, 0), 2)
+        quad = np.float32([[60, 50], [200, 58], [196, 160], [56, 152]]) + 6 * i
+        H = cv2.getPerspectiveTransform(np.float32([[0, 0], [full.shape[1], 0], [full.shape[1], full.shape[0]],
+                                                    [0, full.shape[0]]]), quad)
+        if i != 2:  # one photo without the board
+            cv2.warpPerspective(full, H, (320, 240), dst=photo, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_TRANSPARENT)
+        photos.append(photo)
+    finder = BoardFinder(calibrated=True)
+    finds = {}
+    for workers in (0, 2):
+        with Segmenter(finder, finder.info, flip=False, pattern=str(tmp_path / "chess"), workers=workers) as seg:
+            finds[workers] = list(seg.find_all(photos, masks=True, batch_size=2))
+    assert [f.found for f in finds[0]] == [True, True, False, True, True]
+    for a, b in zip(finds[0], finds[2]):
+        assert a.to_json() == b.to_json()
+        assert np.array_equal(a.masks, b.masks)
+    assert (finds[2][0].masks[..., 0] == 1.0).sum() > 1000  # snapped to the quad's raster
+
+
+def test_workers_must_be_a_count():
+    from tests.test_video import BoardFinder
+    finder = BoardFinder()
+    with pytest.raises(InvalidArgument, match="workers.*-1.*0 or more"):
+        Segmenter(finder, finder.info, workers=-1)
+
+
+def test_a_caller_that_stops_early_leaves_no_shared_memory(tmp_path):
+    # The workers read each photo's masks from shared memory: a generator dropped half-way still
+    # collects the batch under way, so no block outlives the call.
+    import glob
+    from tests.test_video import BoardFinder
+    finder = BoardFinder(calibrated=True)
+    photos = [np.full((120, 160, 3), 128, np.uint8)] * 6
+    before = set(glob.glob("/dev/shm/psm_*"))
+    with Segmenter(finder, finder.info, flip=False, workers=2) as seg:
+        finds = seg.find_all(photos, batch_size=2)
+        assert not next(finds).found
+        finds.close()
+        assert set(glob.glob("/dev/shm/psm_*")) <= before

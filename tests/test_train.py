@@ -319,10 +319,12 @@ def test_cosine_schedule_lowers_the_optimizers_rate(ws, tmp_path):
 
 def test_the_model_carries_its_page_and_the_decision_calibrated_when_training_ends(ws, tmp_path, monkeypatch):
     from segmenty import calibrate
+    from segmenty.segmenter import default_workers
     seen = {}
 
-    def measured(predictor, info, pattern, backgrounds, count, seed=0, progress=None):
-        seen.update(pattern=pattern, backgrounds=backgrounds, count=count, page=info.get("page"), progress=progress)
+    def measured(predictor, info, pattern, backgrounds, count, seed=0, progress=None, workers=0):
+        seen.update(pattern=pattern, backgrounds=backgrounds, count=count, page=info.get("page"), progress=progress,
+                    workers=workers)
         return {"page": info["page"], "decision": decision}
     decision = {"threshold": 0.42, "scale": 0.05, "true_finds": 3, "false_candidates": 4, "recall": 1.0,
                 "false_finds": 0}
@@ -332,4 +334,5 @@ def test_the_model_carries_its_page_and_the_decision_calibrated_when_training_en
     assert info["decision"] == decision
     assert info["page"]["size"] == [850, 1100] and seen["count"] == 3 and seen["pattern"] == f"{ws}/pattern"
     assert seen["progress"] is calibrate.print_draw  # a line per draw: calibrating takes minutes
+    assert seen["workers"] == default_workers()  # posed side by side, one process per core
     assert "decision" not in models.read_info(str(tmp_path / "ck.keras"))  # checkpoints decide by their masks

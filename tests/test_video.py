@@ -177,8 +177,9 @@ def test_bad_videos_get_one_line_and_nothing_written(clip, tmp_path, script):
         assert not out.exists() or not os.listdir(out)
 
 
-@pytest.mark.parametrize("track", [True, False], ids=["tracking", "whole looks, in batches"])
-def test_a_corrupt_frame_is_an_error_line_and_the_run_goes_on(clip, tmp_path, track):
+@pytest.mark.parametrize("track, workers", [(True, 0), (False, 0), (False, 2)],
+                         ids=["tracking", "whole looks, in batches", "whole looks, answered by 2 processes"])
+def test_a_corrupt_frame_is_an_error_line_and_the_run_goes_on(clip, tmp_path, track, workers):
     pattern, _, _ = clip
     path = str(tmp_path / "mj.avi")
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10, SIZE)
@@ -189,8 +190,27 @@ def test_a_corrupt_frame_is_an_error_line_and_the_run_goes_on(clip, tmp_path, tr
     starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # each frame's JPEG
     data[starts[4] + 2:starts[4] + 400] = bytes(398)  # frame 4 no longer decodes
     open(path, "wb").write(bytes(data))
-    done = video.run(segmenter(pattern), path, str(tmp_path / "out"), track=track, show=False)
+    seg = segmenter(pattern)
+    seg.workers = workers
+    with seg:
+        done = video.run(seg, path, str(tmp_path / "out"), track=track, show=False)
     lines = [json.loads(line) for line in (tmp_path / "out" / "mj.jsonl").read_text().splitlines()]
     assert [e["frame"] for e in lines] == list(range(8)) and done["errors"] == 1 and done["frames"] == 8
     assert lines[4] == {"frame": 4, "time": 0.4, "error": "unreadable frame"}
     assert "found" in lines[5]
+
+
+def test_worker_processes_answer_a_video_as_this_process_does(clip, tmp_path):
+    # Without tracking, the frames stream through find_all: answered by two spawned processes
+    # while the model looks at the next batch, line for line what threads answer.
+    pattern, path, _ = clip
+    lines = {}
+    for workers in (0, 2):
+        seg = segmenter(pattern, calibrated=True)
+        seg.workers = workers
+        with seg:
+            video.run(seg, path, str(tmp_path / str(workers)), track=False, show=False)
+            assert (seg._pool is not None) == (workers > 0)  # the processes did the answering
+        assert seg._pool is None  # closed with the block
+        lines[workers] = (tmp_path / str(workers) / "clip.jsonl").read_text().splitlines()
+    assert len(lines[2]) == 20 and lines[2] == lines[0]

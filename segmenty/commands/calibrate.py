@@ -25,7 +25,13 @@ def main(argv=None, prog=None):
     p.add_argument("--draws", type=cli.positive_int, default=DRAWS,
                    help="independent draws of samples and photos; each threshold is their median")
     p.add_argument("--seed", type=int, default=0, help="for the samples")
+    p.add_argument("--workers", type=cli.non_negative_int, default=None,
+                   help="processes that pose and decide the samples side by side (default: one per core, up to 8; "
+                        "0: in this one)")
     args = p.parse_args(argv)
+    if args.workers is None:
+        from segmenty.segmenter import default_workers
+        args.workers = default_workers()
     decision = update(**vars(args), progress=print_draw)
     if decision is None:
         print(f"no synthetic sample was posed right: {args.path} decides from its masks (train it longer)")

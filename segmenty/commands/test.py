@@ -30,7 +30,7 @@ def main(argv=None, prog=None):
                    help="probability above which a pixel is inside (default: the model's calibrated thresholds)")
     p.add_argument("--truth", metavar="GT", default=None,
                    help="score against a sample index (e.g. validation.json) or a gt.json of quads")
-    p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE, help="photos per forward pass")
+    p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE, help="photos, or a video's frames with --no-track, per forward pass")
     p.add_argument("--image-size", type=cli.positive_int, default=None,
                    help="run the model at this input size (default: the size it was trained at)")
     p.add_argument("--no-zoom", dest="zoom", action="store_false",
@@ -56,6 +56,9 @@ def main(argv=None, prog=None):
                    help="video: no live window (default: one where a display exists)")
     p.add_argument("--max-pixels", type=cli.positive_int, default=50_000_000,
                    help="refuse larger photos before decoding them (memory stays bounded)")
+    p.add_argument("--workers", type=cli.non_negative_int, default=None,
+                   help="processes that pose and decide photos, and a video's frames with --no-track, side by side "
+                        "(default: one per core, up to 8; 0: in this one)")
     p.add_argument("--device", default=DEVICE, choices=["cpu", "auto"], help="cpu, or auto to use a GPU if there is one")
     args = p.parse_args(argv)
     device = args.__dict__.pop("device")
@@ -63,5 +66,8 @@ def main(argv=None, prog=None):
         cli.hide_gpus()  # before Keras loads its backend
     cli.start_keras_quietly()
     from segmenty.outputs import test_segmenter
+    from segmenty.segmenter import default_workers
+    if args.workers is None:
+        args.workers = default_workers()
     test_segmenter(**vars(args))
 
