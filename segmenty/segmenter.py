@@ -193,8 +193,9 @@ class Segmenter:
             workers: int, processes that pose and decide a batch's photos side by side (find_all),
                 while the model looks at the next batch; 0 answers in this process, on threads.
                 They start (in a second or so) at the first batch of two or more photos, and pay
-                where the model leaves cores idle: 1.1-1.6 times the photos/s on 2 cores, twice on
-                16 (docs/benchmarks.md). Call close() when done, or use the Segmenter in a `with`
+                where cores would idle: on 2 cores about 1.1-1.2 times the frames/s of a video
+                without tracking and the photos/s of 640x480 photos (none for larger ones); twice
+                the calibration's speed on 16 (docs/benchmarks.md). Call close() when done, or use the Segmenter in a `with`
                 block. A program that sets workers must start from an `if __name__ == "__main__":`
                 block (the workers are spawned). Defaults to 0.
         """
