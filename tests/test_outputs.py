@@ -129,3 +129,21 @@ def test_photos_keep_their_order_across_batches(full_model, tmp_path):
     assert "error" in results["images"][3]
     assert [e.get("size") for e in results["images"]] == [[40 + 8 * i, 30] if i != 3 else None for i in range(7)]
     assert seen == [(n, 40 + 8 * i) for i, n in enumerate(names) if i != 3]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_the_file_path_keeps_the_photos_order_around_unreadable_ones(tmp_path, workers):
+    # The photos stream through one find_all, read ahead and written behind: each entry, an
+    # error or a find, lands where its photo is, also across batches and at either end.
+    names = [f"{i:02d}.jpg" for i in range(9)]
+    for i, name in enumerate(names):
+        if i in (0, 4, 8):
+            (tmp_path / name).write_bytes(b"\xff\xd8 not really a jpeg")
+        else:
+            write_photo(tmp_path / name, 40 + i, 30, seed=i)
+    with Segmenter.load(constant_model(tmp_path / "m.keras", channel0=0.0), batch_size=2, workers=workers) as seg:
+        results = outputs.segment(seg, [str(tmp_path)], str(tmp_path / "out"), limit=0)
+    entries = results["images"]
+    assert [os.path.basename(e["source"]) for e in entries] == names
+    assert [i for i, e in enumerate(entries) if "error" in e] == [0, 4, 8]
+    assert [e["size"][0] for e in entries if "error" not in e] == [41, 42, 43, 45, 46, 47]

@@ -30,7 +30,8 @@ def main(argv=None, prog=None):
                    help="probability above which a pixel is inside (default: the model's calibrated thresholds)")
     p.add_argument("--truth", metavar="GT", default=None,
                    help="score against a sample index (e.g. validation.json) or a gt.json of quads")
-    p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE, help="photos, or a video's frames with --no-track, per forward pass")
+    p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE,
+                   help="photos, or a video's frames with --no-track, per forward pass")
     p.add_argument("--image-size", type=cli.positive_int, default=None,
                    help="run the model at this input size (default: the size it was trained at)")
     p.add_argument("--no-zoom", dest="zoom", action="store_false",
