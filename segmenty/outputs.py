@@ -198,7 +198,7 @@ def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, b
         segmenter = Segmenter.load(model, zoom=zoom, flip=flip, snap=snap, threshold=threshold, pattern=pattern,
                                    check_likeness=likeness, intrinsics=read_intrinsics(intrinsics),
                                    batch_size=batch_size, image_size=image_size, max_pixels=max_pixels,
-                                   workers=0 if track or camera is not None else workers)
+                                   workers=workers)  # used only by a file's frames without tracking
         with segmenter:
             done = video.run(segmenter, camera if camera is not None else inputs[0], out, track, every, show,
                              limit or 0, log=lambda line: print(line, file=sys.stderr, flush=True))

@@ -359,19 +359,24 @@ class Segmenter:
         """Finds for many images, batched: a generator, in order. See find()."""
         batch_size = batch_size or self.predictor.batch_size
         items = list(images_or_paths) if not hasattr(images_or_paths, "__next__") else images_or_paths
-        batch, pending = [], None
+        def batches():
+            batch = []
+            for item in items:
+                batch.append(self.as_rgb(item, channels))
+                if len(batch) == batch_size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+        pending = None
         try:
             with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-                for item in items:
-                    batch.append(self.as_rgb(item, channels))
-                    if len(batch) == batch_size:
-                        # With worker processes, a batch is answered there while the model looks at the next.
-                        previous, pending, batch = pending, self._start(batch, masks, pool), []
-                        if previous:
-                            yield from previous()
-                previous, pending = pending, self._start(batch, masks, pool) if batch else None
-                if previous:
-                    yield from previous()
+                for batch in batches():
+                    # With worker processes, a batch is answered there while the model looks at the next.
+                    previous, pending = pending, self._start(batch, masks, pool)
+                    if previous:
+                        yield from previous()
                 last, pending = pending, None
                 if last:
                     yield from last()
