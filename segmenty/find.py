@@ -369,15 +369,16 @@ def pose_from_quad(gray, page, quad, past_border=None):
     anchored = [i for i in range(4) if i not in cut and (i - 1) % 4 not in cut]  # corners on no cut side
     area = np.asarray(page.area, np.float64)
     limit = ANCHOR_REACH * np.linalg.norm(area[2] - area[0])
+    photo = np.asarray(gray, np.float32)  # once: a cut page's trials warp it a few hundred times
 
     def fit(shape, k, anchored=anchored, side=TURN_SIDE):
         H = cv2.getPerspectiveTransform(np.float32(page.area), np.float32(np.roll(shape, -k, axis=0)))
         if geometry.degenerate(H, page.area, size):
             return -np.inf, H
         anchors = area[[(i - k) % 4 for i in anchored]]
-        moved, value = pose.search(gray, page.picture, page.size, H, side=side, anchors=anchors, limit=limit)
+        moved, value = pose.search(photo, page.picture, page.size, H, side=side, anchors=anchors, limit=limit)
         if cut:  # judged in the photo only: the page's parts out of frame say nothing either way
-            value = in_view_match(gray, page, moved, side)
+            value = in_view_match(photo, page, moved, side)
         return value, moved
 
     def coarse(shape, k, seen=anchored):  # (its value at COARSE_SIDE, the trial), for ranking

@@ -5,6 +5,8 @@ centre of the top-left pixel, x to the right, y down. A quad is 4 x 2 corners, c
 screen. A homography H maps the pattern's full.png pixels to photo pixels.
 """
 
+import math
+
 import cv2
 import numpy as np
 
@@ -349,7 +351,8 @@ def project(H, points):
 def signed_area(polygon):
     """The area of a polygon, positive when it runs clockwise on screen (y down)."""
     x, y = np.asarray(polygon, np.float64).T
-    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+    x_next, y_next = np.concatenate((x[1:], x[:1])), np.concatenate((y[1:], y[:1]))
+    return 0.5 * float(np.sum(x * y_next - x_next * y))
 
 
 def rectangle(x0, y0, x1, y1):
@@ -386,21 +389,24 @@ def degenerate(H, area, size, min_side=8.0, max_scale=40.0):
         min_side: float, the shortest side the quad may have, in photo pixels.
         max_scale: float, how many times the photo's diagonal the quad's may be.
     """
+    # Plain arithmetic on four points: a cut page's search asks this a few hundred times a photo.
     H = np.asarray(H, np.float64)
-    if H.shape != (3, 3) or not np.all(np.isfinite(H)):
+    if H.shape != (3, 3) or not np.isfinite(H).all():
         return "not a finite 3 x 3 matrix"
-    w_at = np.c_[np.asarray(area, np.float64), np.ones(4)] @ H[2]
-    if not (np.all(w_at > 0) or np.all(w_at < 0)):
+    area = np.asarray(area, np.float64)
+    w_at = area @ H[2, :2] + H[2, 2]
+    if not ((w_at > 0).all() or (w_at < 0).all()):
         return "part of the page behind the camera"
-    quad = project(H, area)
+    quad = (area @ H[:2, :2].T + H[:2, 2]) / w_at[:, None]
     if signed_area(quad) <= 0:
         return "mirrored or collapsed"
     if not cv2.isContourConvex(np.float32(quad)):
         return "folded"
-    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)
-    if sides.min() < min_side:
+    step = quad[[1, 2, 3, 0]] - quad
+    if np.sqrt((step * step).sum(axis=1)).min() < min_side:
         return "collapsed"
-    if np.linalg.norm(np.ptp(quad, axis=0)) > max_scale * np.hypot(*size):
+    span = quad.max(axis=0) - quad.min(axis=0)
+    if math.hypot(*span) > max_scale * math.hypot(*size):
         return "far larger than the photo"
     return None
 

@@ -137,24 +137,28 @@ def search(gray, page, page_size, H, side=96, scales=SEARCH_SCALES, reach=SEARCH
                                  (tw + 2 * pad_x, th + 2 * pad_y), flags=cv2.INTER_AREA | cv2.WARP_INVERSE_MAP,
                                  borderMode=cv2.BORDER_REPLICATE)
     best = (-np.inf, 1.0, (pad_x, pad_y))
-    for scale in scales:
-        w, h = round(tw * scale), round(th * scale)
+    sizes = [(round(tw * scale), round(th * scale)) for scale in scales]
+    if anchors is not None and len(anchors):
+        # Anchor X lands at at + X * s * scale, against pad + X * s unmoved: a box of allowed `at`
+        # for each scale (all at once: a cut page runs this search a few hundred times).
+        moved_by = np.asarray(anchors, np.float64)[None] * s * (np.float64([w for w, _ in sizes]) / tw - 1)[:, None, None]
+        los = np.maximum(np.ceil(np.max(-moved_by - limit * s, axis=1) + (pad_x, pad_y)).astype(int), 0)
+        his = np.floor(np.min(-moved_by + limit * s, axis=1) + (pad_x, pad_y)).astype(int)
+        his = np.minimum(his, warped.shape[1::-1] - np.array(sizes))
+        boxes = [(lo, hi) for lo, hi in zip(los.tolist(), his.tolist())]
+    else:
+        boxes = [None] * len(sizes)
+    for (w, h), box in zip(sizes, boxes):
         if w >= warped.shape[1] or h >= warped.shape[0]:
             continue
         x0, y0 = 0, 0
         area = warped
-        if anchors is not None and len(anchors):
-            # Anchor X lands at at + X * s * scale, against pad + X * s unmoved: a box of allowed `at`.
-            moved_by = np.asarray(anchors, np.float64) * s * (w / tw - 1)
-            lo = np.ceil(np.max(-moved_by - limit * s, axis=0) + (pad_x, pad_y)).astype(int)
-            hi = np.floor(np.min(-moved_by + limit * s, axis=0) + (pad_x, pad_y)).astype(int)
-            lo = np.maximum(lo, 0)
-            hi = np.minimum(hi, (warped.shape[1] - w, warped.shape[0] - h))
-            if np.any(lo > hi):
+        if box is not None:
+            (x0, y0), (x1, y1) = box
+            if x0 > x1 or y0 > y1:
                 continue
             # Only the allowed places are scored: the same scores, a fraction of the work.
-            x0, y0 = lo
-            area = warped[lo[1]:hi[1] + h, lo[0]:hi[0] + w]
+            area = warped[y0:y1 + h, x0:x1 + w]
         scores = cv2.matchTemplate(area, _resized(page, (w, h)), cv2.TM_CCOEFF_NORMED)
         _, value, _, (x, y) = cv2.minMaxLoc(scores)
         if value > best[0]:
@@ -598,18 +602,15 @@ def match_grid(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2, area=N
     edges in full.png pixels: (grid, x edges, y edges)."""
     template, warped, valid, s = _in_page_frame(gray, page, page_size, H, side)
     th, tw = template.shape
-    grid = np.full((tiles, tiles), np.nan)
     # Tile edges in frame pixels: the page's, or the pattern area's (its corners are pixel centres).
     (x0, y0), (x1, y1) = ((0, 0), (tw, th)) if area is None else \
         ((np.min(area, axis=0) + 0.5) * s, (np.max(area, axis=0) + 0.5) * s)
-    xs = np.linspace(x0, x1, tiles + 1).round().astype(int).clip(0, tw)
-    ys = np.linspace(y0, y1, tiles + 1).round().astype(int).clip(0, th)
+    xs, ys, t, st, stt, n = _tiled_picture(page, template, tiles, (float(x0), float(y0), float(x1), float(y1)))
     # Every tile's sums at once (this runs for each of a cut page's many candidate poses).
-    t, p = template.astype(np.float64), warped.astype(np.float64)
-    (st, stt), (sp, spp) = ([_box_sums(a, ys, xs) for a in cv2.integral2(x, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)]
-                            for x in (t, p))
+    p = warped.astype(np.float64)
+    sp, spp = (_box_sums(a, ys, xs) for a in cv2.integral2(p, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F))
     stp, seen = (_box_sums(cv2.integral(a, sdepth=cv2.CV_64F), ys, xs) for a in (t * p, valid.astype(np.float64)))
-    n = np.outer(np.diff(ys), np.diff(xs)).astype(np.float64)
+    grid = np.full((tiles, tiles), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         vt, vp = stt - st * st / n, spp - sp * sp / n
         norm = np.sqrt(np.maximum(vt, 0) * np.maximum(vp, 0))
@@ -620,9 +621,33 @@ def match_grid(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2, area=N
     return grid, xs / s, ys / s
 
 
+_tilings = {}  # (id of a page picture, its size, tiles, their extent) -> (a weak reference to it, _tiled_picture)
+
+
+def _tiled_picture(page, template, tiles, extent):
+    """(x edges, y edges of the tiles over `extent` (x0, y0, x1, y1) of `template`, the page
+    picture resized; it as float64; its sums and sums of squares over each tile; each tile's
+    pixel count), computed once per page, size and tiling: each pose asks for the same."""
+    key = (id(page), template.shape, tiles, extent)
+    cached = _tilings.get(key)
+    if cached is None or cached[0]() is not page:
+        if len(_tilings) > 256:
+            _tilings.clear()
+        th, tw = template.shape
+        x0, y0, x1, y1 = extent
+        xs = np.linspace(x0, x1, tiles + 1).round().astype(int).clip(0, tw)
+        ys = np.linspace(y0, y1, tiles + 1).round().astype(int).clip(0, th)
+        t = template.astype(np.float64)
+        st, stt = (_box_sums(a, ys, xs) for a in cv2.integral2(t, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F))
+        n = np.outer(np.diff(ys), np.diff(xs)).astype(np.float64)
+        cached = (weakref.ref(page), (xs, ys, t, st, stt, n))
+        _tilings[key] = cached
+    return cached[1]
+
+
 def _box_sums(total, ys, xs):
     """The sums over the boxes between consecutive `ys` and `xs` (len(ys)-1 x len(xs)-1), from an integral image."""
-    corner = total[np.ix_(ys, xs)]
+    corner = total[ys][:, xs]
     return corner[1:, 1:] - corner[:-1, 1:] - corner[1:, :-1] + corner[:-1, :-1]
 
 
