@@ -218,7 +218,8 @@ def test_workers_must_be_a_count():
 
 def test_a_caller_that_stops_early_leaves_no_shared_memory(tmp_path):
     # The workers read each photo's masks from shared memory: a generator dropped half-way still
-    # collects the batch under way, so no block outlives the call.
+    # collects the batch under way, so no block outlives the call but those kept for the next
+    # call, and close() removes those.
     import glob
     from tests.test_video import BoardFinder
     finder = BoardFinder(calibrated=True)
@@ -228,4 +229,22 @@ def test_a_caller_that_stops_early_leaves_no_shared_memory(tmp_path):
         finds = seg.find_all(photos, batch_size=2)
         assert not next(finds).found
         finds.close()
-        assert set(glob.glob("/dev/shm/psm_*")) <= before
+        kept = {f"/dev/shm/{block.name.lstrip('/')}" for block in seg._blocks}
+        assert kept and set(glob.glob("/dev/shm/psm_*")) - before == kept
+    assert set(glob.glob("/dev/shm/psm_*")) <= before
+
+
+def test_the_workers_shared_memory_is_reused_across_batches_and_calls():
+    # A new block costs its pages' first touch in both processes: the next photos reuse the last ones'.
+    import glob
+    from tests.test_video import BoardFinder
+    finder = BoardFinder(calibrated=True)
+    photos = [np.full((120, 160, 3), 128, np.uint8)] * 8
+    before = set(glob.glob("/dev/shm/psm_*"))
+    with Segmenter(finder, finder.info, flip=False, workers=2) as seg:
+        assert not any(f.found for f in seg.find_all(photos, batch_size=2))
+        first = set(glob.glob("/dev/shm/psm_*")) - before
+        assert 0 < len(first) <= 4  # two batches in flight at most, not one block per photo
+        assert not any(f.found for f in seg.find_all(photos, batch_size=2))
+        assert set(glob.glob("/dev/shm/psm_*")) - before == first
+    assert set(glob.glob("/dev/shm/psm_*")) <= before
