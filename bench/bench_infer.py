@@ -43,12 +43,14 @@ not used, its overhead would distort the small functions):
     drawing   outputs.write_photo (input, masks, overlay), or video.run's drawing.draw_find
     rest      video rows: the wall time less the stages (encoding the video, the jsonl, colour
               conversions, the bench's loop)
-A stage's time is the sum over its calls. On the file path, and in video.run without tracking
-(a file's frames found 8 at a time), photos are decoded, decided and written by several threads at
-once, so there the stages can add up to more than the wall time, and no rest is shown. There,
-as test_segmenter.py does, --workers processes (default: one per core, up to 8) pose and decide
-the photos: their decision and pose happen in those processes, which the wrappers don't reach,
-so those columns show '-' (--workers 0 keeps them in this process, on threads, and times them).
+Before each row's timing, WARMUP frames or photos run through it (the model's first calls, and the
+worker processes' start, a one-off of about half a second). A stage's time is the sum over its calls.
+On the file path, and in video.run without tracking (a file's frames found 8 at a time), photos
+are decoded, decided and written by several threads at once, so there the stages can add up to
+more than the wall time, and no rest is shown. There, as test_segmenter.py does, --workers
+processes (default: one per core, up to 8) pose and decide the photos: their decision and pose
+happen in those processes, which the wrappers don't reach, so those columns show '-' (--workers 0
+keeps them in this process, on threads, and times them).
 """
 
 import collections
@@ -415,6 +417,7 @@ def main():
                 header(f"{preset}{untrained_note} ({os.path.basename(model_path)}, {runtime}): the video, "
                        f"batch {args.batch_size} (--no-track), model input {segmenter.image_size}" + (f", its first {limit} frames" if limit else ""), "frames")
                 time_track_loop(segmenter, frames[:WARMUP], True, timer)
+                list(segmenter.find_all(frames[:WARMUP], channels="bgr"))  # starts the workers, as for the photos
                 out = os.path.join(work, "video_out")
                 for track in (True, False):
                     tracking = "tracking" if track else "--no-track"
