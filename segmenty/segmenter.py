@@ -105,15 +105,14 @@ def _start_worker(answerer):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops them
 
 
-KEPT_BYTES = 256 * 2 ** 20  # shared memory kept for the next photos' masks, per process
+KEPT_BYTES = 256 * 2 ** 20  # shared memory kept for the next photos' masks
 
 
 def _shared(arrays, free):
     """(SharedMemory holding the arrays, what _answer_in_worker needs to read them): a photo's masks
     are megabytes, and through shared memory they are copied once, not pickled through a pipe. The
     block is the smallest of `free` (a list of blocks, taken from) that holds them, else a new one:
-    a new block costs its pages' first touch on both sides (4 ms for a 640x480 photo's), a kept one
-    a copy (0.1 ms)."""
+    a new block costs its pages' first touch (4 ms for a 640x480 photo's), a kept one a copy (0.1 ms)."""
     need = max(1, sum(a.nbytes for a in arrays))
     fits = [b for b in free if b.size >= need]
     if fits:
@@ -138,25 +137,16 @@ def _unlink(blocks):
             block.unlink()
 
 
-_worker_blocks = {}  # a worker process's blocks, by name, oldest first: the main process reuses them
-
-
-def _attached(name):
-    """The block `name`, mapped once per worker: mapping it again costs its pages' faults again."""
-    block = _worker_blocks.pop(name, None) or shared_memory.SharedMemory(name=name)
-    _worker_blocks[name] = block
-    while sum(b.size for b in _worker_blocks.values()) > KEPT_BYTES and len(_worker_blocks) > 1:
-        _worker_blocks.pop(next(iter(_worker_blocks))).close()  # a block the main process may have let go
-    return block
-
-
 def _answer_in_worker(shared, masks):
-    block = _attached(shared[0])
+    # Mapped for this photo only: keeping the mappings saved 0.3 ms a 640x480 frame, and a worker
+    # would hold on to blocks the main process has let go.
+    block = shared_memory.SharedMemory(name=shared[0])
     arrays = [np.ndarray(shape, np.dtype(dtype), buffer=block.buf, offset=offset) for shape, dtype, offset in shared[1]]
     try:
         result, component = _worker_answerer(*arrays, masks)
     finally:
         arrays.clear()  # the block can't close while arrays look into it
+        block.close()
     # A find's component goes back as bits: an eighth of a bool image.
     return result, None if component is None else (np.packbits(component), component.shape)
 

@@ -248,3 +248,17 @@ def test_the_workers_shared_memory_is_reused_across_batches_and_calls():
         assert not any(f.found for f in seg.find_all(photos, batch_size=2))
         assert set(glob.glob("/dev/shm/psm_*")) - before == first
     assert set(glob.glob("/dev/shm/psm_*")) <= before
+
+def test_an_error_in_a_worker_reaches_the_caller_as_itself(monkeypatch):
+    # The worker lets go of the photo's block and the error travels back as raised.
+    from segmenty import segmenter
+
+    def fails(gray, probs, masks):
+        raise ValueError("the answer failed")
+    monkeypatch.setattr(segmenter, "_worker_answerer", fails)
+    block, shared = segmenter._shared((np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32)), [])
+    try:
+        with pytest.raises(ValueError, match="the answer failed"):
+            segmenter._answer_in_worker(shared, False)
+    finally:
+        segmenter._unlink([block])
