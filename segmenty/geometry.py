@@ -306,8 +306,9 @@ def refine_quad(prob, quad, level=QUAD_LEVEL, max_side=QUAD_MAX_SIDE):
     scale = min(1.0, max_side / max(h, w))
     small = prob if scale == 1 else cv2.resize(prob, (max(1, round(w * scale)), max(1, round(h * scale))),
                                               interpolation=cv2.INTER_AREA)
-    gain = (small - level).astype(np.float32) / 255
-    score = lambda q: float(np.tensordot(quad_coverage(q, small.shape).astype(np.float32), gain))
+    gain = ((small - level).astype(np.float32) / 255).ravel()
+    # One dot product of two vectors (BLAS's, as tensordot's, without its reshaping: a third faster).
+    score = lambda q: float(np.dot(quad_coverage(q, small.shape).astype(np.float32).ravel(), gain))
     best_quad = np.asarray(quad, np.float64) * scale
     best = score(best_quad)
     step = 0.02 * np.ptp(best_quad, axis=0).max()
