@@ -141,7 +141,8 @@ def search(gray, page, page_size, H, side=96, scales=SEARCH_SCALES, reach=SEARCH
     if anchors is not None and len(anchors):
         # Anchor X lands at at + X * s * scale, against pad + X * s unmoved: a box of allowed `at`
         # for each scale (all at once: a cut page runs this search a few hundred times).
-        moved_by = np.asarray(anchors, np.float64)[None] * s * (np.float64([w for w, _ in sizes]) / tw - 1)[:, None, None]
+        grown = np.float64([w for w, _ in sizes]) / tw - 1  # each scale's, as its width says
+        moved_by = np.asarray(anchors, np.float64)[None] * s * grown[:, None, None]
         los = np.maximum(np.ceil(np.max(-moved_by - limit * s, axis=1) + (pad_x, pad_y)).astype(int), 0)
         his = np.floor(np.min(-moved_by + limit * s, axis=1) + (pad_x, pad_y)).astype(int)
         his = np.minimum(his, warped.shape[1::-1] - np.array(sizes))

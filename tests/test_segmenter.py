@@ -235,7 +235,7 @@ def test_a_caller_that_stops_early_leaves_no_shared_memory(tmp_path):
 
 
 def test_the_workers_shared_memory_is_reused_across_batches_and_calls():
-    # A new block costs its pages' first touch in both processes: the next photos reuse the last ones'.
+    # A new block costs its pages' first touch: the next photos reuse the last ones'.
     import glob
     from tests.test_video import BoardFinder
     finder = BoardFinder(calibrated=True)
@@ -248,6 +248,7 @@ def test_the_workers_shared_memory_is_reused_across_batches_and_calls():
         assert not any(f.found for f in seg.find_all(photos, batch_size=2))
         assert set(glob.glob("/dev/shm/psm_*")) - before == first
     assert set(glob.glob("/dev/shm/psm_*")) <= before
+
 
 def test_an_error_in_a_worker_reaches_the_caller_as_itself(monkeypatch):
     # The worker lets go of the photo's block and the error travels back as raised.
