@@ -291,11 +291,9 @@ def _seed(known, smooth, step, colours_first):
     """(The corners OpenCV followed that agree in their squares' colours and lie on one lattice,
     the sign of an even corner's _saddle, the median contrast), or None where too few do."""
     for check in ("colours", "lattice") if colours_first else ("lattice", "colours"):
-        saddles, arrays = [], _arrays(known)
-        for k in known:
-            local = _predicted(arrays, k)
-            saddles.append(np.nan if local is None else _saddle(smooth, known[k], *local[1:]) * (-1) ** sum(k))
-        saddles = np.array(saddles)
+        arrays = _arrays(known)
+        saddles = np.array([np.nan if local is None else _saddle(smooth, known[k], *local[1:]) * (-1) ** sum(k)
+                            for k, local in zip(known, _predicted(arrays, list(known)))])
         if not np.isfinite(saddles).any():
             return None
         parity = np.sign(np.median(saddles[np.isfinite(saddles)]))
@@ -322,7 +320,7 @@ def _grow(gray, smooth, step, limit, known, parity, contrast):
         frontier = {(r + dr, c + dc) for r, c in known for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1))}
         frontier = [k for k in frontier - set(known) - rejected if _fits(known, k, limit)]
         arrays = _arrays(known)
-        predicted = {k: _predicted(arrays, k) for k in frontier}
+        predicted = dict(zip(frontier, _predicted(arrays, frontier)))
         predicted = {k: p for k, p in predicted.items()
                      if p is not None and win + 1 < p[0][0] < w - win - 2 and win + 1 < p[0][1] < h - win - 2}
         rejected.update(set(frontier) - set(predicted))
@@ -365,41 +363,44 @@ def _arrays(known):
     return np.array(list(known), np.float64), np.array(list(known.values()), np.float64)
 
 
-def _predicted(arrays, key, nearest=8):
-    """Where the known corners (_arrays) nearest to `key` (in rows and columns) put it, and the
-    steps to its next column and row there, from a homography through them; None where they are
-    all in a line."""
+def _predicted(arrays, wanted, nearest=8):
+    """For each of the `wanted` (row, col) keys: where the known corners (_arrays) nearest to it
+    (in rows and columns) put it, and the steps to its next column and row there, from a
+    homography through them; None where they are all in a line.
+
+    The homography is the least-squares one (the direct linear transform, on points scaled to
+    unit size), all of them in one batched SVD: a growth step makes a hundred of these, and
+    cv2.findHomography's own refinement makes each 5x slower."""
     keys, points = arrays
-    order = np.argsort(np.abs(keys - key).sum(axis=1), kind="stable")[:nearest]
-    index = keys[order][:, ::-1] - key[::-1]  # (col, row), from the key
-    centred = index - index.mean(axis=0)
-    if len(order) < 4 or np.linalg.det(centred.T @ centred) < 1e-6:  # all in a line
-        return None
+    wanted = np.asarray(wanted, np.float64).reshape(-1, 2)
+    out = [None] * len(wanted)
+    order = np.argsort(np.abs(keys[None] - wanted[:, None]).sum(axis=2), axis=1, kind="stable")[:, :nearest]
+    if not len(wanted) or order.shape[1] < 4:
+        return out
+    index = keys[order][:, :, ::-1] - wanted[:, None, ::-1]  # (col, row), from each key
+    centred = index - index.mean(axis=1, keepdims=True)
+    in_line = np.linalg.det(np.swapaxes(centred, 1, 2) @ centred) < 1e-6
     xy = points[order]
-    H = _homography(index, xy - xy[0])
-    if H is None:
-        return None
-    at, right, below = geometry.project(H, [(0, 0), (1, 0), (0, 1)]) + xy[0]
-    return at, right - at, below - at
-
-
-def _homography(src, dst):
-    """The least-squares homography through N >= 4 point pairs (the direct linear transform, on
-    points scaled to unit size): a growth step makes a hundred of these, and cv2.findHomography's
-    own refinement makes each 5x slower."""
-    scale = [max(np.abs(p).max(), 1e-9) for p in (src, dst)]
-    (x, y), (u, v) = (src / scale[0]).T, (dst / scale[1]).T
-    n = len(x)
-    A = np.zeros((2 * n, 9))
-    A[:n, 0], A[:n, 1], A[:n, 2] = x, y, 1
-    A[n:, 3], A[n:, 4], A[n:, 5] = x, y, 1
-    A[:n, 6:] = -u[:, None] * A[:n, :3]
-    A[n:, 6:] = -v[:, None] * A[n:, 3:6]
-    H = np.linalg.svd(A)[2][-1].reshape(3, 3)
-    if abs(H[2, 2]) < 1e-12:
-        return None
-    H = np.diag([scale[1], scale[1], 1.0]) @ H @ np.diag([1 / scale[0], 1 / scale[0], 1.0])
-    return H / H[2, 2]
+    to = xy - xy[:, :1]
+    src_scale = np.maximum(np.abs(index).max(axis=(1, 2)), 1e-9)
+    dst_scale = np.maximum(np.abs(to).max(axis=(1, 2)), 1e-9)
+    x, y = np.moveaxis(index / src_scale[:, None, None], 2, 0)
+    u, v = np.moveaxis(to / dst_scale[:, None, None], 2, 0)
+    n = order.shape[1]
+    A = np.zeros((len(wanted), 2 * n, 9))
+    A[:, :n, 0], A[:, :n, 1], A[:, :n, 2] = x, y, 1
+    A[:, n:, 3], A[:, n:, 4], A[:, n:, 5] = x, y, 1
+    A[:, :n, 6:] = -u[..., None] * A[:, :n, :3]
+    A[:, n:, 6:] = -v[..., None] * A[:, n:, 3:6]
+    solutions = np.linalg.svd(A)[2][:, -1]
+    for i in np.nonzero(~in_line)[0]:
+        H = solutions[i].reshape(3, 3)
+        if abs(H[2, 2]) < 1e-12:
+            continue
+        H = np.diag([dst_scale[i], dst_scale[i], 1.0]) @ H @ np.diag([1 / src_scale[i], 1 / src_scale[i], 1.0])
+        at, right, below = geometry.project(H / H[2, 2], [(0, 0), (1, 0), (0, 1)]) + xy[i, 0]
+        out[i] = (at, right - at, below - at)
+    return out
 
 
 def _saddle(smooth, xy, u, v):
