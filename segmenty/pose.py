@@ -754,18 +754,15 @@ def border(gray, page, page_size, area, H, segments=BORDER_SEGMENTS, side=ECC_SI
     template, warped, valid, s = _in_page_frame(gray, page, page_size, H, side)
     th, tw = template.shape
     (x0, y0), (x1, y1) = np.asarray(area)[0] * s, np.asarray(area)[2] * s
-    gap = min(x0, y0, tw - 1 - x1, th - 1 - y1)
-    if gap < 3:
+    if min(x0, y0, tw - 1 - x1, th - 1 - y1) < 3:
         return np.array([])
-    ys, xs = np.mgrid[0:th, 0:tw]
-    inner = (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1) & valid
-    pad = gap / 3
-    ring = ~((xs >= x0 - pad) & (xs <= x1 + pad) & (ys >= y0 - pad) & (ys <= y1 + pad)) & valid
+    inside, outside, segment = _border_geometry(page, template.shape, (float(x0), float(y0), float(x1), float(y1)),
+                                                segments)
+    inner, ring = inside & valid, outside & valid
     if ring.sum() < 20 or inner.sum() < 20 or template[inner].std() < 1:
         return np.array([])
     a, _ = np.polyfit(template[inner], warped[inner], 1)
-    angle = np.arctan2(ys[ring] - th / 2, xs[ring] - tw / 2)
-    bins = ((angle + np.pi) / (2 * np.pi) * segments).astype(int) % segments
+    bins = segment[ring]
     w, t = warped[ring], template[ring]
     t_inner, w_inner = template[inner].mean(), warped[inner].mean()
     scores = []
@@ -775,6 +772,31 @@ def border(gray, page, page_size, area, H, segments=BORDER_SEGMENTS, side=ECC_SI
         if abs(expected) >= BORDER_CONTRAST:  # a border that differs from the pattern's average
             scores.append((w[here].mean() - w_inner) / (a * expected) if a > 0 else 0.0)
     return np.clip(np.array(scores), 0, 1)
+
+
+_borders = {}  # (id of a page picture, its size, the area's box, segments) -> (a weak reference, _border_geometry)
+
+
+def _border_geometry(page, shape, box, segments):
+    """border()'s pixels of the page's frame (`shape`) that depend on the page alone: (inside the
+    pattern area's `box` (x0, y0, x1, y1), the border's outer two thirds around it, each pixel's
+    segment), computed once per page, size and box: each pose asks for the same."""
+    key = (id(page), shape, box, segments)
+    cached = _borders.get(key)
+    if cached is None or cached[0]() is not page:
+        if len(_borders) > 256:
+            _borders.clear()
+        th, tw = shape
+        x0, y0, x1, y1 = box
+        pad = min(x0, y0, tw - 1 - x1, th - 1 - y1) / 3
+        ys, xs = np.mgrid[0:th, 0:tw]
+        inside = (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
+        outside = ~((xs >= x0 - pad) & (xs <= x1 + pad) & (ys >= y0 - pad) & (ys <= y1 + pad))
+        angle = np.arctan2(ys - th / 2, xs - tw / 2)
+        segment = ((angle + np.pi) / (2 * np.pi) * segments).astype(int) % segments
+        cached = (weakref.ref(page), (inside, outside, segment))
+        _borders[key] = cached
+    return cached[1]
 
 
 def canonical_turn(H, page_size, symmetry):
