@@ -46,19 +46,27 @@ BORDER_CONTRAST = 20  # ... where the page's border differs from the pattern's m
 SAME_PICTURE = 0.98  # explained(): poses whose pictures correlate this well where they share the page predict the same there
 
 
-_pictures = {}  # (id of a page picture, width, height) -> (a weak reference to it, it resized, float32)
+_per_page = {}  # (id of a page picture, what, sizes...) -> (a weak reference to the picture, the value)
+
+
+def _once_per_page(page, key, make):
+    """make(), computed once per page picture and `key` (a tuple naming what and its sizes): each
+    find asks for the same few again and again. The weak reference tells a new picture that got
+    a freed one's id from it."""
+    key = (id(page), *key)
+    cached = _per_page.get(key)
+    if cached is None or cached[0]() is not page:
+        if len(_per_page) > 1024:
+            _per_page.clear()
+        cached = (weakref.ref(page), make())
+        _per_page[key] = cached
+    return cached[1]
 
 
 def _resized(page, size):
-    """The page picture at `size` (w, h), float32, resized once: each find asks for a few sizes again and again."""
-    key = (id(page), *size)
-    cached = _pictures.get(key)
-    if cached is None or cached[0]() is not page:
-        if len(_pictures) > 256:
-            _pictures.clear()
-        cached = (weakref.ref(page), cv2.resize(page, size, interpolation=cv2.INTER_AREA).astype(np.float32))
-        _pictures[key] = cached
-    return cached[1]
+    """The page picture at `size` (w, h), float32."""
+    return _once_per_page(page, ("resized", *size),
+                          lambda: cv2.resize(page, size, interpolation=cv2.INTER_AREA).astype(np.float32))
 
 
 def _scaling(factor):
@@ -623,28 +631,19 @@ def match_grid(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2, area=N
     return grid, xs / s, ys / s
 
 
-_tilings = {}  # (id of a page picture, its size, tiles, their extent) -> (a weak reference to it, _tiled_picture)
-
-
 def _tiled_picture(page, template, tiles, extent):
     """(x edges, y edges of the tiles over `extent` (x0, y0, x1, y1) of `template`, the page
     picture resized; it as float64; its sums and sums of squares over each tile; each tile's
-    pixel count), computed once per page, size and tiling: each pose asks for the same."""
-    key = (id(page), template.shape, tiles, extent)
-    cached = _tilings.get(key)
-    if cached is None or cached[0]() is not page:
-        if len(_tilings) > 256:
-            _tilings.clear()
+    pixel count), once per page, size and tiling (_once_per_page)."""
+    def make():
         th, tw = template.shape
         x0, y0, x1, y1 = extent
         xs = np.linspace(x0, x1, tiles + 1).round().astype(int).clip(0, tw)
         ys = np.linspace(y0, y1, tiles + 1).round().astype(int).clip(0, th)
         t = template.astype(np.float64)
         st, stt = (_box_sums(a, ys, xs) for a in cv2.integral2(t, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F))
-        n = np.outer(np.diff(ys), np.diff(xs)).astype(np.float64)
-        cached = (weakref.ref(page), (xs, ys, t, st, stt, n))
-        _tilings[key] = cached
-    return cached[1]
+        return xs, ys, t, st, stt, np.outer(np.diff(ys), np.diff(xs)).astype(np.float64)
+    return _once_per_page(page, ("tiled", template.shape, tiles, extent), make)
 
 
 def _box_sums(total, ys, xs):
@@ -774,18 +773,11 @@ def border(gray, page, page_size, area, H, segments=BORDER_SEGMENTS, side=ECC_SI
     return np.clip(np.array(scores), 0, 1)
 
 
-_borders = {}  # (id of a page picture, its size, the area's box, segments) -> (a weak reference, _border_geometry)
-
-
 def _border_geometry(page, shape, box, segments):
     """border()'s pixels of the page's frame (`shape`) that depend on the page alone: (inside the
     pattern area's `box` (x0, y0, x1, y1), the border's outer two thirds around it, each pixel's
-    segment), computed once per page, size and box: each pose asks for the same."""
-    key = (id(page), shape, box, segments)
-    cached = _borders.get(key)
-    if cached is None or cached[0]() is not page:
-        if len(_borders) > 256:
-            _borders.clear()
+    segment), once per page, size and box (_once_per_page)."""
+    def make():
         th, tw = shape
         x0, y0, x1, y1 = box
         pad = min(x0, y0, tw - 1 - x1, th - 1 - y1) / 3
@@ -793,10 +785,8 @@ def _border_geometry(page, shape, box, segments):
         inside = (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
         outside = ~((xs >= x0 - pad) & (xs <= x1 + pad) & (ys >= y0 - pad) & (ys <= y1 + pad))
         angle = np.arctan2(ys - th / 2, xs - tw / 2)
-        segment = ((angle + np.pi) / (2 * np.pi) * segments).astype(int) % segments
-        cached = (weakref.ref(page), (inside, outside, segment))
-        _borders[key] = cached
-    return cached[1]
+        return inside, outside, ((angle + np.pi) / (2 * np.pi) * segments).astype(int) % segments
+    return _once_per_page(page, ("border", shape, box, segments), make)
 
 
 def canonical_turn(H, page_size, symmetry):
