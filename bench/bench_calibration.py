@@ -8,7 +8,8 @@ calibrate_segmenter.py sets the threshold from calibrate.DRAWS independent draws
 samples and board-free photos, the median of each draw's own. This bench makes `--seeds` single
 draws of the same model (draw 0 of seeds 0, 1, ...: `count` samples with the pattern, as many
 without, and up to `count` photos each) and prints each draw's thresholds (whole page, and cut in
-brackets), then the spread of one draw against that of the median of DRAWS draws, over every way
+brackets; the masks' present weighed as all the draws together weigh it, calibrate.decide_draws),
+then the spread of one draw against that of the median of DRAWS draws, over every way
 of choosing DRAWS of them. Each draw's evidence is kept in --work (about 2 minutes a draw for
 `lite` on a 2-core CPU), so a second run with more seeds only draws the new ones.
 
@@ -26,16 +27,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from segmenty import calibrate  # noqa: E402
 
-KEYS = ("true_evidence", "true_in_view", "false_evidence", "false_in_view", "missed")
+KEYS = ("true_evidence", "true_in_view", "true_present", "false_evidence", "false_in_view", "false_present", "missed")
 
 
 def draws(args):
-    """Each seed's evidence (choose_by_view's arguments), drawn as calibrate() draws it, or read from --work."""
+    """Each seed's evidence (calibrate.draw_evidence's), drawn as calibrate() draws it, or read from --work."""
     os.makedirs(args.work, exist_ok=True)
     setup = None
     out = []
     for seed in range(args.seeds):
-        path = os.path.join(args.work, f"{os.path.basename(args.model)}.count{args.count}.seed{seed}.npz")
+        path = os.path.join(args.work, f"{os.path.basename(args.model)}.count{args.count}.seed{seed}.present.npz")
         if not os.path.exists(path):
             if setup is None:
                 _, info, predictor = calibrate.as_a_cpu_runs_it(args.model)
@@ -44,7 +45,7 @@ def draws(args):
             np.savez(path, **dict(zip(KEYS, evidence)))
             print(f"  drew seed {seed}", file=sys.stderr, flush=True)
         with np.load(path) as saved:
-            out.append(tuple(saved[k] for k in KEYS[:4]) + (int(saved["missed"]),))
+            out.append(tuple(saved[k] for k in KEYS[:-1]) + (int(saved["missed"]),))
     return out
 
 
@@ -64,11 +65,14 @@ def main():
     args = p.parse_args()
     if args.seeds < calibrate.DRAWS:
         p.error(f"--seeds must be at least calibrate.DRAWS ({calibrate.DRAWS}), received {args.seeds}")
-    evidence = draws(args)
+    drawn = draws(args)
+    # The masks' present weighed as all the draws together would weigh it (calibrate.decide_draws).
+    weight = (calibrate.decide_draws(drawn) or {}).get("present_weight", 0.0)
+    evidence = [calibrate.weighed(e, weight) for e in drawn]
     decisions = [calibrate.choose_by_view(*e) for e in evidence]
     single = [(d["threshold"], d["partly"]["threshold"]) for d in decisions if d is not None]
     print(f"{args.model}: {args.seeds} draws of {args.count} samples of each kind and up to {args.count} photos "
-          f"({sum(d is None for d in decisions)} without a true find)")
+          f"({sum(d is None for d in decisions)} without a true find); the masks' present weighed {weight:g}")
     print("  one draw, whole (cut): " + ", ".join(f"{w:.3f} ({c:.3f})" for w, c in single))
     print(f"  one draw:        whole {spread([w for w, _ in single])}; cut {spread([c for _, c in single])}")
     medians = [calibrate.median_of_draws([decisions[i] for i in chosen], [evidence[i] for i in chosen])

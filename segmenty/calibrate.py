@@ -1,9 +1,10 @@
 """Calibrating the find decision without a single real photo of the pattern.
 
-The decision (find.py) rests on one piece of evidence: how well the registered page explains
-the photo (find.evidence_for: the median correlation of the pattern area's tiles, pose.match, or
-the median score of the page's border if lower; `likeness` in results.json). Where to
-cut it is measured here, when a model is trained, and stored in it (info["decision"]):
+The decision (find.py) rests on how well the registered page explains the photo
+(find.evidence_for: the median correlation of the pattern area's tiles, pose.match, or the
+median score of the page's border if lower; `likeness` in results.json), and as far as it
+helps, on the masks' `present` (5, below). Where to cut it is measured here, when a model is
+trained, and stored in it (info["decision"]):
 
 1. Photos with the pattern: `count` samples of the `robust` recipe drawn at CALIBRATION_SIZE
    pixels with seeds training never uses (synth.generate): each one's page corners are known.
@@ -25,7 +26,18 @@ cut it is measured here, when a model is trained, and stored in it (info["decisi
    on those alone, and a grid passes four tiles far more often than sixteen and a border: one
    such candidate used to set the threshold for every page. Where a group has fewer than
    GROUP_TRUE true finds or GROUP_FALSE false candidates, it takes the threshold of all of them.
-5. All this is done on DRAWS independent draws of samples and photos, and each threshold is the
+5. The evidence cut may also weigh the model's own word: the page's evidence less `weight`
+   times how far the full-pattern mask's `present` falls short of sure (find.weighed). The
+   page's evidence can't tell the pattern from a near-copy of it (a square grid from a window
+   grid, border and all); the model, trained against the pattern's own distractors, may. Each
+   weight of PRESENT_WEIGHTS is tried on the same draws, and the one whose thresholds cost least
+   (missed true finds + FALSE_FIND_COST x false finds, over all draws) is kept, the smaller on a
+   tie, but only where it saves more than the noise of counting, the square root of the page
+   alone's cost: a chessboard model's cost went from 22 to 21 at weight 2, one sample, which
+   another draw would undo. Where the masks add nothing, the decision stays the page's. The weights stop at 4, where a mask
+   gone from sure to a coin toss (present 0.5) costs the evidence's whole range (-1..1): the
+   page, which a camera's look changes less than the model's confidence, stays the main witness.
+6. All this is done on DRAWS independent draws of samples and photos, and each threshold is the
    draws' median. One draw's cut falls where its few true finds and false candidates between the
    two crowds happen to lie: one rare false candidate (a blank sample that looks like a cut page)
    moved a chessboard model's threshold from 0.30 to 0.59. Ten draws of the same model ranged
@@ -43,7 +55,7 @@ import sys
 import cv2
 import numpy as np
 
-from segmenty import geometry, model as models, samples, synth
+from segmenty import find, geometry, model as models, samples, synth
 from segmenty.find import UNCALIBRATED, WHOLE
 from segmenty.page import from_pattern
 from segmenty.segmenter import KerasPredictor, Segmenter
@@ -59,6 +71,7 @@ SCALES = np.geomspace(0.02, 0.5, 40)
 GROUP_TRUE = 5  # choose_by_view: a group with fewer true finds than this ...
 GROUP_FALSE = 10  # ... or false candidates takes the threshold of all of them
 DRAWS = 3  # independent draws of `count` samples each; the thresholds are their medians
+PRESENT_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)  # the masks' present, weighed with the evidence (module docstring, 5)
 
 
 def true_quad(pts, page, sample_size):
@@ -143,6 +156,45 @@ def _outcome(true_evidence, true_in_view, false_evidence, false_in_view, missed_
             "false_finds": int((np.asarray(false_evidence) >= false_cut).sum())}
 
 
+def weighed(evidence, weight):
+    """choose_by_view's arguments from a draw's evidence (draw_evidence's 7-tuple), the masks'
+    present weighed by `weight` (find.weighed)."""
+    true_evidence, true_in_view, true_present, false_evidence, false_in_view, false_present, missed = evidence
+    calibration = {"present_weight": weight}
+
+    def cut(evidence, present):
+        return np.array([find.weighed(e, None if np.isnan(p) else p, calibration)
+                         for e, p in zip(evidence, present)], np.float64)
+    return cut(true_evidence, true_present), true_in_view, cut(false_evidence, false_present), false_in_view, missed
+
+
+def decide_draws(evidence, weights=PRESENT_WEIGHTS):
+    """The decision of the draws' evidence (draw_evidence's 7-tuples): median_of_draws at the weight
+    of `weights` (the first of which is 0) that costs least, where it saves more than counting's
+    noise (module docstring, 5), with it as "present_weight"; None if no draw had a true find."""
+    decisions, costs = [], []
+    for weight in weights:
+        each = [weighed(e, weight) for e in evidence]
+        decision = median_of_draws([choose_by_view(*e) for e in each], each)
+        if decision is None:
+            return None
+        decisions.append({**decision, "present_weight": weight})
+        costs.append(sum(_cost(e, decision) for e in each))
+    best = int(np.argmin(costs))  # the first of equals: the smaller weight
+    return decisions[best] if costs[0] - costs[best] > np.sqrt(costs[0]) else decisions[0]
+
+
+def _cost(evidence, decision):
+    """Missed true finds + FALSE_FIND_COST x false finds of one draw (choose_by_view's arguments)
+    at a decision's thresholds."""
+    true_evidence, true_in_view, false_evidence, false_in_view, _ = evidence
+    whole, partly = decision["threshold"], decision["partly"]["threshold"]
+    true_cut = np.where(np.asarray(true_in_view) >= WHOLE, whole, partly)
+    false_cut = np.where(np.asarray(false_in_view) >= WHOLE, whole, partly)
+    return int((np.asarray(true_evidence) < true_cut).sum()) + \
+        FALSE_FIND_COST * int((np.asarray(false_evidence) >= false_cut).sum())
+
+
 def median_of_draws(decisions, evidence):
     """One decision from the decisions of independent draws (choose_by_view's dicts, None where a
     draw had no true find) and their evidence (choose_by_view's arguments): the median threshold
@@ -168,8 +220,9 @@ def median_of_draws(decisions, evidence):
 def describe(decision):
     """The decision's thresholds in words, for the scripts' messages."""
     partly = decision.get("partly", {}).get("threshold", decision["threshold"])
-    return f"evidence >= {decision['threshold']}" + (f" ({partly} for a page partly out of the photo)"
-                                                      if partly != decision["threshold"] else "")
+    weight = decision.get("present_weight", 0.0)
+    return ("evidence" + (f" - {weight:g} x (1 - present)" if weight else "") + f" >= {decision['threshold']}"
+            + (f" ({partly} for a page partly out of the photo)" if partly != decision["threshold"] else ""))
 
 
 def print_draw(done, draws, decision):
@@ -205,13 +258,12 @@ def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0, dr
     if draws < 1:
         raise ValueError(f"Expected at least one draw, received draws={draws}")
     photos = list(photos)
-    decisions, evidence = [], []
+    evidence = []
     for draw in range(draws):
         evidence.append(one_draw(segmenter, context, photos, count, seed, draw, photos_limit))
-        decisions.append(choose_by_view(*evidence[-1]))
         if progress:
-            progress(draw + 1, draws, decisions[-1])
-    return median_of_draws(decisions, evidence)
+            progress(draw + 1, draws, decide_draws(evidence[-1:]))
+    return decide_draws(evidence)
 
 
 def one_draw(segmenter, context, photos, count, seed, draw, photos_limit=None):
@@ -223,9 +275,10 @@ def one_draw(segmenter, context, photos, count, seed, draw, photos_limit=None):
 
 
 def draw_evidence(segmenter, context, photos, count, key):
-    """One draw: (true_evidence, true_in_view, false_evidence, false_in_view, missed), choose_by_view's
-    arguments, from `count` samples with the pattern and as many without (sample i drawn with the
-    seed key + [i]) and the photos."""
+    """One draw: (true_evidence, true_in_view, true_present, false_evidence, false_in_view,
+    false_present, missed), from `count` samples with the pattern and as many without (sample i
+    drawn with the seed key + [i]) and the photos; `weighed` makes choose_by_view's arguments of it.
+    present is NaN where the masks never saw the page (find.weighed then leaves it out)."""
     samples_with, samples_without = [], []
     for i in range(2 * count):
         rng = np.random.default_rng([*key, i])
@@ -241,14 +294,15 @@ def draw_evidence(segmenter, context, photos, count, key):
     for (_, pts), f in zip(samples_with, finds):
         # A pose off by more than the lens can explain is a miss, not a false find: the page is there.
         if f.likeness is not None and quad_iou(f.quad, true_quad(pts, segmenter.page, context.size)) >= TRUE_IOU:
-            true_finds.append((f.likeness, f.in_view or 0.0))
+            true_finds.append((f.likeness, f.in_view or 0.0, np.nan if f.present is None else f.present))
         else:
             missed += 1
     for f in segmenter.find_all([image for image, _ in samples_without] + list(photos)):
         if f.likeness is not None:
-            false_finds.append((f.likeness, f.in_view or 0.0))
-    true_finds, false_finds = np.reshape(true_finds, (-1, 2)), np.reshape(false_finds, (-1, 2))
-    return true_finds[:, 0], true_finds[:, 1], false_finds[:, 0], false_finds[:, 1], missed
+            false_finds.append((f.likeness, f.in_view or 0.0, np.nan if f.present is None else f.present))
+    true_finds, false_finds = np.reshape(true_finds, (-1, 3)), np.reshape(false_finds, (-1, 3))
+    return (true_finds[:, 0], true_finds[:, 1], true_finds[:, 2], false_finds[:, 0], false_finds[:, 1],
+            false_finds[:, 2], missed)
 
 
 def calibrate_model(predictor, info, pattern, backgrounds, count=CALIBRATION_COUNT, seed=0, photos_limit=None,

@@ -420,7 +420,8 @@ def format_table(metrics):
         lines.append(f"per photo, IoU of {metrics['mask_names'][0]}, the {SHOWN_PHOTOS} lowest of {len(images)}:")
         images = sorted(images, key=lambda im: im["iou"][0])[:SHOWN_PHOTOS]
     for im in images:
-        lines.append(f"  {os.path.basename(im['source']):<32}{im['iou'][0]:6.3f}   present {im['present']:.2f}")
+        present = "-" if im["present"] is None else f"{im['present']:.2f}"  # None: a detector named the board
+        lines.append(f"  {os.path.basename(im['source']):<32}{im['iou'][0]:6.3f}   present {present}")
     s = metrics["summary"]
     text = f"{s['with_pattern']} photos with the pattern"
     if s["with_pattern"]:

@@ -21,7 +21,8 @@
    (pose.refine_chessboard).
 3. The decision: the registered pattern area is compared with the photo tile by tile (pose.match)
    and the page's border with the paper around the pattern (pose.border); the lower of their medians is
-   the evidence (`likeness`, evidence_for), and `score` (0..1) maps it through the
+   the evidence (`likeness`, evidence_for). Less how far the masks' `present` falls short of
+   sure, as much as the calibration weighs it (weighed), `score` (0..1) maps it through the
    calibration the model carries (measured on held-out synthetic samples and board-free photos
    when it was trained, see calibrate.py), with a threshold of its own for a page partly out of
    the photo; `found` is score >= 0.5. A pose that folds, mirrors
@@ -108,9 +109,9 @@ class Find:
             of the equivalent poses, the one whose page points most nearly up is reported.
         size: (w, h) of the photo.
         present, agreement, likeness, bbox: the masks' evidence (see the module docstring);
-            present and bbox are None for a video frame posed from the last one without a model
-            run (Segmenter.track); bbox is None for a ChArUco board or a marker the masks missed
-            and OpenCV's detector named.
+            bbox is None for a video frame posed from the last one without a model run
+            (Segmenter.track), whose present is the last frame's; both are None for a ChArUco board
+            or a marker the masks missed and OpenCV's detector named.
         zoom: (x0, y0, x1, y1) of the closer look that was kept, or None.
         camera_pose: {"rvec", "tvec" (mm), "reprojection_error"} or None (needs intrinsics and
             the printed size).
@@ -538,35 +539,36 @@ def registration_levels(page):
     return pose.ECC_LEVELS[:1] if page.refine == "chessboard" and page.grid else pose.ECC_LEVELS
 
 
-def pose_from_prior(gray, page, prior, calibration):
+def pose_from_prior(gray, page, prior, calibration, present=None):
     """(The page posed from where it was a moment ago, its evidence_for), or (None, None) when
-    that no longer explains the photo.
+    that no longer explains the photo (the calibrated decision, with the masks' `present`).
 
     A chessboard's corners near where the prior puts them place it first (refined_points): a
     frame moves it by a fraction of a square, and that costs a third of a registration. Where
     they don't fit, or the pose they give doesn't explain the photo, the page is registered."""
     H, _, usable = refined_points(gray, page, prior)  # none usable but on a chessboard
-    evidence = _explaining(gray, page, H, calibration) if usable.any() else None
+    evidence = _explaining(gray, page, H, calibration, present) if usable.any() else None
     if evidence is not None:
         return H, evidence
     H, _ = pose.register(gray, page.picture, page.size, prior, levels=registration_levels(page)[-1:])
-    evidence = _explaining(gray, page, H, calibration)
+    evidence = _explaining(gray, page, H, calibration, present)
     return (H, evidence) if evidence is not None else (None, None)
 
 
-def _explaining(gray, page, H, calibration):
+def _explaining(gray, page, H, calibration, present=None):
     """The evidence_for a pose H that explains the photo (the calibrated decision), else None."""
     size = (gray.shape[1], gray.shape[0])
     if geometry.degenerate(H, page.area, size):
         return None
     evidence = evidence_for(gray, page, H)
-    return evidence if passes(evidence, calibration, page, H, size) else None
+    return evidence if passes(evidence, calibration, page, H, size, present) else None
 
 
-def passes(evidence, calibration, page, H, size):
-    """Whether the page posed by H, with this evidence_for, is a find by the calibrated decision."""
+def passes(evidence, calibration, page, H, size, present=None):
+    """Whether the page posed by H, with this evidence_for (and the masks' `present`), is a find by
+    the calibrated decision."""
     in_view = geometry.in_view(geometry.project(H, page.area), size)
-    return score_of(evidence, calibration or UNCALIBRATED, in_view) >= 0.5
+    return score_of(evidence, calibration or UNCALIBRATED, in_view, present) >= 0.5
 
 
 def cut_edges(quad, size, tolerance=NEAR_BORDER):
@@ -628,13 +630,28 @@ def evidence_for(gray, page, H):
     return round(min(evidence, float(np.median(around))) if len(around) else evidence, 4)
 
 
-def score_of(evidence, calibration, in_view=None):
+def weighed(evidence, present, calibration):
+    """The evidence the decision cuts: the page's (evidence_for), less the calibration's
+    "present_weight" times how far the masks' `present` falls short of sure (1 - present).
+
+    The page's evidence can't tell a pattern from a near-copy of it (a window grid is a grid of
+    squares, border and all); the model, trained against such copies, may. How much its word
+    counts is measured with the threshold (calibrate.py), 0 where it doesn't help. Without
+    `present` (no model run saw the page: a ChArUco board or a marker its detector named where
+    the masks missed it) the page's evidence alone is cut."""
+    weight = calibration.get("present_weight", 0.0)
+    return evidence - weight * (1.0 - present) if weight and present is not None else evidence
+
+
+def score_of(evidence, calibration, in_view=None, present=None):
     """The decision's confidence from a find's evidence (see calibrate.py): 0..1, 0.5 at its threshold.
 
     A calibration may hold a threshold of its own for pages partly out of the photo ("partly":
-    in_view < WHOLE), judged on fewer tiles; in_view None takes the stricter one."""
+    in_view < WHOLE), judged on fewer tiles; in_view None takes the stricter one. With a
+    "present_weight", the masks' `present` counts too (weighed)."""
     if evidence is None:
         return 0.0
+    evidence = weighed(evidence, present, calibration)
     cut = calibration
     partly = calibration.get("partly")
     if partly is not None and (in_view is None and partly["threshold"] > calibration["threshold"]
@@ -672,8 +689,9 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
             # Where the masks miss a ChArUco board or a marker (dark, blurred, small), OpenCV's
             # detector may still name its corners: a pose the evidence then decides on, as any other.
             H, evidence = pose_from_corners(gray, page, None)
-            if H is not None:
-                return posed(nothing, gray, page, H, evidence, calibration, intrinsics, present)
+            if H is not None:  # judged on the page alone: the masks never saw it (weighed)
+                return posed(dataclasses.replace(nothing, present=None), gray, page, H, evidence, calibration,
+                             intrinsics, None)
         return nothing
     nothing.bbox = list(cv2.boundingRect(component.astype(np.uint8)))
     quad = None
@@ -690,7 +708,7 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
                                        in_view=geometry.in_view(quad, size))
     elif page is None:
         return nothing
-    H, evidence = pose_from_prior(gray, page, prior, calibration) if prior is not None else (None, None)
+    H, evidence = pose_from_prior(gray, page, prior, calibration, present) if prior is not None else (None, None)
     if H is None:
         if quad is None:
             quad = start_quad(probs, component, size)
@@ -700,7 +718,7 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
         # A chessboard's own corners, where the page runs on out of view or the pose is doubtful.
         # A cut page's two poses are compared over the pixels both place the page on
         # (better_explained), not by their evidence: a page a row off passes the median tile too.
-        doubtful = evidence is None or not passes(evidence, calibration, page, H, size)
+        doubtful = evidence is None or not passes(evidence, calibration, page, H, size, present)
         if page.placeable and (cut or doubtful):
             corner_H, corner_evidence = pose_from_corners(gray, page, component)
             better = corner_evidence is not None and (evidence is None or corner_evidence > evidence)
@@ -716,7 +734,8 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
 def posed(nothing, gray, page, H, evidence, calibration=None, intrinsics=None, present=None):
     """The Find of a page posed by H with its evidence_for: `nothing` (the Find without a pose)
     with the decision, the quad, the points refined where the page allows it and the camera
-    pose. Without a calibration the masks have decided (`present` is the score)."""
+    pose. The masks' `present` is weighed with the evidence (weighed), or None where they never
+    saw the page; without a calibration the masks have decided (`present` is the score)."""
     size = nothing.size
     if page.symmetry > 1:  # turned to the stable one of the equivalent poses, and judged there
         H = pose.canonical_turn(H, page.size, page.symmetry)
@@ -728,7 +747,7 @@ def posed(nothing, gray, page, H, evidence, calibration=None, intrinsics=None, p
     if calibration is None:
         found, score = True, present
     else:
-        score = score_of(evidence, calibration, in_view)
+        score = score_of(evidence, calibration, in_view, present)
         found = score >= 0.5
     found_points = [Point(name, (float(x), float(y)), in_photo((x, y), size), bool(u))
                     for name, (x, y), u in zip(page.point_names, points, usable)]

@@ -441,7 +441,8 @@ class Segmenter:
 
         With `previous` (the last frame's Find) found, the last pose is registered on this frame
         first: where it still explains the frame (the calibrated decision), that is the answer,
-        without a model run (its `present` and `bbox`, the masks' evidence, are None). Otherwise
+        without a model run: its `bbox` is None, and its `present` is the last frame's, the masks'
+        word from the last look that saw the page (find.weighed). Otherwise
         the model looks only at a square window around it (find.tracking_window), without the
         mirror view; if that finds nothing, or a page that runs on past the window (the window
         saw only part of it), a whole look follows. Both are faster and steadier than whole
@@ -458,10 +459,12 @@ class Segmenter:
         prior = previous.homography
         if not masks and self.page is not None and self.calibration is not None and prior is not None:
             gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
-            H, evidence = find.pose_from_prior(gray, self.page, prior, self.calibration)
+            H, evidence = find.pose_from_prior(gray, self.page, prior, self.calibration, previous.present)
             if H is not None:
-                nothing = find.Find(found=False, score=0.0, size=size, present=None, symmetry=self.page.symmetry)
-                result = find.posed(nothing, gray, self.page, H, evidence, self.calibration, self.intrinsics)
+                nothing = find.Find(found=False, score=0.0, size=size, present=previous.present,
+                                    symmetry=self.page.symmetry)
+                result = find.posed(nothing, gray, self.page, H, evidence, self.calibration, self.intrinsics,
+                                    previous.present)
                 if result.found:
                     return result
             prior = None  # registered from it already, in vain: the window's masks place the page

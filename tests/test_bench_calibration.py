@@ -9,13 +9,15 @@ def test_saved_draws_are_reused_and_one_draw_is_set_against_the_median_of_three(
     bench = bench_module("bench_calibration")
     # Four draws already made: the model file needn't exist. Each draw cuts just above its false candidates.
     for seed, level in enumerate([0.3, 0.9, 0.5, 0.4]):
-        np.savez(tmp_path / f"m.keras.count10.seed{seed}.npz", true_evidence=[level + 0.05] * 10,
-                 true_in_view=[1.0] * 10, false_evidence=[level] * 20, false_in_view=[1.0] * 20, missed=5)
+        np.savez(tmp_path / f"m.keras.count10.seed{seed}.present.npz", true_evidence=[level + 0.05] * 10,
+                 true_in_view=[1.0] * 10, true_present=[0.9] * 10, false_evidence=[level] * 20,
+                 false_in_view=[1.0] * 20, false_present=[0.9] * 20, missed=5)
     monkeypatch.setattr(sys, "argv", ["bench_calibration.py", "--model", str(tmp_path / "m.keras"), "--seeds", "4",
                                       "--count", "10", "--work", str(tmp_path)])
     bench.main()
     out = capsys.readouterr().out
     assert "0.325 (0.325), 0.925 (0.925), 0.525 (0.525), 0.425 (0.425)" in out
+    assert "the masks' present weighed 0" in out  # as sure of the false candidates: no say
     assert "one draw:        whole median 0.475, range 0.325-0.925" in out
     # The medians of the four ways to choose three: 0.525, 0.425, 0.425, 0.525.
     assert "median of 3 draws: whole median 0.475, range 0.425-0.525" in out and "(4 choices)" in out

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from segmenty import calibrate, geometry, synth
+from segmenty import calibrate, find, geometry, synth
 from segmenty.page import from_pattern
 from segmenty.patterns import make_patterns
 
@@ -99,9 +99,10 @@ class Oracle:
             quad = self.truths.get(key)
             if quad is None:
                 out.append(Find(found=True, score=0.1, size=(1, 1), quad=np.float64([[0, 0], [9, 0], [9, 9], [0, 9]]),
-                                likeness=0.3, in_view=0.4))
+                                likeness=0.3, in_view=0.4, present=None))
             elif len(self.calls) % 2:
-                out.append(Find(found=True, score=0.9, size=(1, 1), quad=quad, likeness=0.9, in_view=1.0))
+                out.append(Find(found=True, score=0.9, size=(1, 1), quad=quad, likeness=0.9, in_view=1.0,
+                                present=0.95))
             else:
                 out.append(Find(found=True, score=0.9, size=(1, 1), quad=quad + np.ptp(quad, axis=0) / 2, likeness=0.8))
         return out
@@ -122,10 +123,11 @@ def test_calibration_counts_right_poses_misses_and_false_finds(tmp_path):
         image, _, pts = synth.render(params, context)
         truths[image[..., ::-1].tobytes()[:4096]] = calibrate.true_quad(pts, page, 128)
     evidence = calibrate.draw_evidence(Oracle(page, truths), context, [], 8, [0, 104729, 0])
-    true_evidence, true_in_view, false_evidence, false_in_view, missed = evidence
+    true_evidence, true_in_view, true_present, false_evidence, false_in_view, false_present, missed = evidence
     assert list(true_evidence) == [0.9] * 4 and missed == 4  # half a page off is a miss, not a false find
-    assert list(true_in_view) == [1.0] * 4
+    assert list(true_in_view) == [1.0] * 4 and list(true_present) == [0.95] * 4
     assert list(false_evidence) == [0.3] * 8 and list(false_in_view) == [0.4] * 8  # the eight samples without it
+    assert np.isnan(false_present).all()  # no model run saw them: the page alone is judged
 
 
 def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeypatch):
@@ -135,8 +137,8 @@ def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeyp
         keys.append(key)
         photos_seen.append(photos)
         level = {0: 0.3, 1: 0.9, 2: 0.5}[key[-1]]  # the draws' cuts: the false candidates' top
-        evidence.append(([level + 0.05] * 10, [1.0] * 10, [level] * 20, [1.0] * 20, 5))
-        decisions.append(calibrate.choose_by_view(*evidence[-1]))
+        evidence.append(([level + 0.05] * 10, [1.0] * 10, [1.0] * 10, [level] * 20, [1.0] * 20, [1.0] * 20, 5))
+        decisions.append(calibrate.choose_by_view(*calibrate.weighed(evidence[-1], 0.0)))
         return evidence[-1]
     monkeypatch.setattr(calibrate, "draw_evidence", draw)
     photos = [f"photo{i}.jpg" for i in range(40)]
@@ -152,12 +154,31 @@ def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeyp
     assert d["false_finds"] == 20  # the 0.9 draw's candidates pass the median threshold
     assert d["recall"] == round(20 / 45, 4)  # true finds above it, of all samples with the pattern
     assert calibrate.describe_draws(d) == "the 3 draws' thresholds: 0.325, 0.925, 0.525"
+    assert d["present_weight"] == 0.0  # every mask sure alike: the masks add nothing, the page decides
     # A draw without a true find has no say, and the message says so.
-    none_first = calibrate.median_of_draws([None, *decisions[:2]], [([], [], [0.1], [1.0], 10), *evidence[:2]])
+    none_first = calibrate.median_of_draws([None, *decisions[:2]], [([], [], [0.1], [1.0], 10),
+                                                                    *(calibrate.weighed(e, 0.0) for e in evidence[:2])])
     assert none_first["threshold"] == pytest.approx(0.625) and none_first["draws"][0] is None
     assert calibrate.describe_draws(none_first).startswith("the 3 draws' thresholds: no sample posed right, 0.325")
     with pytest.raises(ValueError, match="received draws=0"):
         calibrate.calibrate(None, None, photos, draws=0)
+
+
+def test_the_masks_present_is_weighed_where_it_tells_a_near_copy_from_the_pattern():
+    # A window grid explains a square grid's page as well as the page itself (0.7 against 0.6),
+    # but the model, trained against such copies, is less sure of it (present 0.8 against 0.99).
+    rng = np.random.default_rng(0)
+    true = (rng.normal(0.6, 0.01, 40), np.ones(40), rng.normal(0.99, 0.003, 40))
+    false = (rng.normal(0.7, 0.01, 40), np.ones(40), rng.normal(0.8, 0.01, 40))
+    draws = [(*true, *false, 0)] * 3
+    d = calibrate.decide_draws(draws)
+    assert d["present_weight"] == 1.0  # the least weight that parts them; more costs nothing more
+    assert d["recall"] == 1.0 and d["false_finds"] == 0
+    assert calibrate.describe(d).startswith("evidence - 1 x (1 - present) >= ")
+    assert find.score_of(0.6, d, 1.0, present=0.99) > 0.5 > find.score_of(0.7, d, 1.0, present=0.8)
+    # Where the model is as sure of the copies, its word is left out.
+    alike = [(*true, false[0], false[1], rng.normal(0.99, 0.003, 40), 0)] * 3
+    assert calibrate.decide_draws(alike)["present_weight"] == 0.0
 
 
 def test_a_saved_model_is_calibrated_as_a_cpu_runs_it(tmp_path, monkeypatch):

@@ -84,6 +84,15 @@ def test_a_page_partly_in_view_is_scored_by_its_own_threshold():
     assert find.score_of(0.4, {"threshold": 0.4, "scale": 0.1}, in_view=0.5) == pytest.approx(0.5)  # older models
 
 
+def test_the_masks_present_counts_as_much_as_the_calibration_weighs_it():
+    calibration = {"threshold": 0.6, "scale": 0.1, "present_weight": 2.0}
+    assert find.weighed(0.8, 0.9, calibration) == pytest.approx(0.6)  # 0.8 - 2 x (1 - 0.9)
+    assert find.score_of(0.8, calibration, present=0.9) == pytest.approx(0.5)
+    assert find.score_of(0.8, calibration, present=0.8) < 0.5 < find.score_of(0.8, calibration, present=1.0)
+    assert find.weighed(0.8, None, calibration) == 0.8  # no model run saw the page: the page alone
+    assert find.weighed(0.8, 0.5, {"threshold": 0.6, "scale": 0.1}) == 0.8  # older models: the page alone
+
+
 def test_the_calibrated_score_is_a_half_at_the_threshold():
     calibration = {"threshold": 0.4, "scale": 0.1}
     assert find.score_of(0.4, calibration) == pytest.approx(0.5)
