@@ -34,9 +34,10 @@ trained, and stored in it (info["decision"]):
    (missed true finds + FALSE_FIND_COST x false finds, over all draws) is kept, the smaller on a
    tie, but only where it saves more than the noise of counting, the square root of the page
    alone's cost: a chessboard model's cost went from 22 to 21 at weight 2, one sample, which
-   another draw would undo. Where the masks add nothing, the decision stays the page's. The weights stop at 4, where a mask
-   gone from sure to a coin toss (present 0.5) costs the evidence's whole range (-1..1): the
-   page, which a camera's look changes less than the model's confidence, stays the main witness.
+   another draw would undo. Where the masks add nothing, the decision stays the page's. The
+   weights stop at 4, where a mask gone from sure to a coin toss (present 0.5) costs the
+   evidence's whole range (-1..1): the page, which a camera's look changes less than the
+   model's confidence, stays the main witness.
 6. All this is done on DRAWS independent draws of samples and photos, and each threshold is the
    draws' median. One draw's cut falls where its few true finds and false candidates between the
    two crowds happen to lie: one rare false candidate (a blank sample that looks like a cut page)

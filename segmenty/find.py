@@ -21,8 +21,8 @@
    (pose.refine_chessboard).
 3. The decision: the registered pattern area is compared with the photo tile by tile (pose.match)
    and the page's border with the paper around the pattern (pose.border); the lower of their medians is
-   the evidence (`likeness`, evidence_for). Less how far the masks' `present` falls short of
-   sure, as much as the calibration weighs it (weighed), `score` (0..1) maps it through the
+   the evidence (`likeness`, evidence_for). `score` (0..1) maps it, less how far the masks'
+   `present` falls short of sure as much as the calibration weighs that (weighed), through the
    calibration the model carries (measured on held-out synthetic samples and board-free photos
    when it was trained, see calibrate.py), with a threshold of its own for a page partly out of
    the photo; `found` is score >= 0.5. A pose that folds, mirrors
