@@ -18,6 +18,8 @@ points error, and the median and mean time of decide (or, with --model, of the w
    use) at 512x512 over --backgrounds, with the pattern's corners known; of those whose page lies
    inside the sample, each whole and cut as ../shared/tools/degrade_real.py cuts its partial
    photos: the frame cropped along x or y so that 40% of the pattern's extent lies outside it.
+   And each whole one covered, as degrade_real.py covers its occluded photos: a patch of another
+   background photo, COVER of the quad's bounding box on each side, somewhere inside that box.
    These are the figures to decide on: no real photo enters them.
 2. --cards N: decoys. N board-free background photos, each with a plain card of the pattern
    area's shape on lighter paper pasted in (one random dark tone, a little noise: a picture
@@ -51,6 +53,7 @@ from segmenty.page import from_pattern  # noqa: E402
 
 SYNTH_SIZE = 512
 CUT = 0.4  # the share of the pattern's extent a cut sample loses, as degrade_real.py's partial photos do
+COVER = 0.55  # the side of a covered sample's patch, a share of the quad's bounding box, as degrade_real.py's
 SEED = 271828  # apart from training's seeds and calibrate.py's
 
 
@@ -94,10 +97,24 @@ def cut_sample(photo, quad, side):
     return np.ascontiguousarray(photo), quad
 
 
+def covered_sample(photo, quad, patch, rng):
+    """The sample with `patch` (a photo, as many channels) resized to COVER of the quad's bounding
+    box on each side and pasted at a random place inside that box, clipped by the photo."""
+    lo, hi = quad.min(axis=0), quad.max(axis=0)
+    w, h = np.maximum(np.int32(COVER * (hi - lo)), 2)
+    centre = rng.uniform(lo + (w, h) / np.float64(2), hi - (w, h) / np.float64(2))
+    x0, y0 = np.maximum(np.int32(centre - (w // 2, h // 2)), 0)
+    x1, y1 = min(x0 + w, photo.shape[1]), min(y0 + h, photo.shape[0])
+    out = photo.copy()
+    out[y0:y1, x0:x1] = cv2.resize(patch, (int(w), int(h)), interpolation=cv2.INTER_AREA)[:y1 - y0, :x1 - x0]
+    return out
+
+
 def synthetic(page, pattern, backgrounds, count, calibration, jitter, segmenter=None):
-    """{"whole": records, "cut": records} and {"whole": times, "cut": times}, over `count` robust samples."""
+    """{kind: records} and {kind: times} for the kinds whole, cut and covered, over `count` robust samples."""
     context = samples.make_context(backgrounds, pattern, SYNTH_SIZE, 0.0, "robust")
-    records, times = {"whole": [], "cut": []}, {"whole": [], "cut": []}
+    photos = samples.background_paths(backgrounds)
+    records, times = {"whole": [], "cut": [], "covered": []}, {"whole": [], "cut": [], "covered": []}
     for i in range(count):
         rng = np.random.default_rng([SEED, i])
         params = synth.sample_params(rng, context)
@@ -110,7 +127,11 @@ def synthetic(page, pattern, backgrounds, count, calibration, jitter, segmenter=
         quad = calibrate.true_quad(pts, page, SYNTH_SIZE)
         if geometry.in_view(quad, (SYNTH_SIZE, SYNTH_SIZE)) < 0.97:  # cut already: not a whole page
             continue
-        for kind, (photo, truth) in (("whole", (image, quad)), ("cut", cut_sample(image, quad, int(rng.integers(4))))):
+        cut = cut_sample(image, quad, int(rng.integers(4)))  # drawn first: the cut samples stay as they were
+        patch = images.read_photo(photos[int(rng.integers(len(photos)))])
+        patch = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY if image.ndim == 2 else cv2.COLOR_RGB2BGR)
+        kinds = (("whole", (image, quad)), ("cut", cut), ("covered", (covered_sample(image, quad, patch, rng), quad)))
+        for kind, (photo, truth) in kinds:
             entry, seconds = answer(photo, truth, page, calibration, jitter, rng, segmenter)
             times[kind].append(seconds)
             records[kind].append(evaluate.score_answer(entry, {"quad": truth.tolist(), "size": None}))

@@ -37,7 +37,9 @@ trained, and stored in it (info["decision"]):
    another draw would undo. Where the masks add nothing, the decision stays the page's. The
    weights stop at 4, where a mask gone from sure to a coin toss (present 0.5) costs the
    evidence's whole range (-1..1): the page, which a camera's look changes less than the
-   model's confidence, stays the main witness.
+   model's confidence, stays the main witness. The page alone's thresholds are kept beside
+   the weighed ones ("page_alone"): a pose they would turn down is doubtful, and a chessboard's
+   is then checked against its own corners (find.doubtful), as it would be without the masks.
 6. All this is done on DRAWS independent draws of samples and photos, and each threshold is the
    draws' median. One draw's cut falls where its few true finds and false candidates between the
    two crowds happen to lie: one rare false candidate (a blank sample that looks like a cut page)
@@ -182,7 +184,12 @@ def decide_draws(evidence, weights=PRESENT_WEIGHTS):
         decisions.append({**decision, "present_weight": weight})
         costs.append(sum(_cost(e, decision) for e in each))
     best = int(np.argmin(costs))  # the first of equals: the smaller weight
-    return decisions[best] if costs[0] - costs[best] > np.sqrt(costs[0]) else decisions[0]
+    if best == 0 or costs[0] - costs[best] <= np.sqrt(costs[0]):
+        return decisions[0]
+    # The page alone's thresholds stay beside the weighed ones: a pose they would turn down is
+    # doubtful (find.doubtful), and is checked against the pattern's own corners.
+    alone = {k: decisions[0][k] for k in ("threshold", "scale", "partly")}
+    return {**decisions[best], "page_alone": alone}
 
 
 def _cost(evidence, decision):

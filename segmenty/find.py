@@ -13,8 +13,10 @@
    it, and rebuilt from its own edges in view (geometry.pages_past_border); of a cut page's
    poses, each registered at the coarse level, the one that explains the photo best over the
    pixels they share wins (pose.explained), since the median tile passes a page a row off too,
-   and is registered at the fine level. A chessboard whose pose is doubtful or
-   cut is also placed through the corners OpenCV finds in view
+   and is registered at the fine level. Where the pose is doubtful (the page's evidence alone
+   would not pass, doubtful), the page is also posed from the outline of all the mask's large
+   pieces (pose_from_pieces: an occluder splits a board's mask). A chessboard whose pose is
+   still doubtful, or is cut, is also placed through the corners OpenCV finds in view
    (pose_from_corners), and a ChArUco board or an ArUco marker through the corners OpenCV's
    detectors name, even where the masks missed it. For a chessboard or a ChArUco board, H is
    then fitted again through its inner corners found to sub-pixel precision
@@ -516,6 +518,45 @@ def pose_from_corners(gray, page, component):
     return best, best_evidence
 
 
+def pieces_outline(probs, thresholds, component):
+    """The candidate `component` and the full-pattern mask's other pieces of at least MIN_AREA of
+    the photo, filled to their convex hull (a bool mask): the outline of a board that an occluder
+    splits in pieces or bites into, where the component's own outline is of one piece, or bent."""
+    binary = probs[..., 0] > thresholds[0]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    large = 1 + np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA * binary.size)[0]
+    pieces = (np.isin(labels, large) | component).astype(np.uint8)
+    outline = np.zeros_like(pieces)
+    cv2.fillConvexPoly(outline, cv2.convexHull(cv2.findNonZero(pieces)), 1)
+    return outline.astype(bool)
+
+
+def pose_from_pieces(gray, page, probs, thresholds, component, quad):
+    """(The page posed from the quad of pieces_outline, its evidence_for) as pose_from_quad poses
+    it, or (None, None) where that quad is the one the pose started from (`quad`)."""
+    size = (gray.shape[1], gray.shape[0])
+    outline = pieces_outline(probs, thresholds, component)
+    start = start_quad(probs, outline, size)
+    if np.allclose(start, quad, atol=1.0):
+        return None, None
+    past = geometry.pages_past_border(geometry.sides_in_view(outline, size), page.aspect) \
+        if cut_edges(start, size) else None
+    return pose_from_quad(gray, page, start, past)
+
+
+def the_better(gray, page, cut, pose, other):
+    """The better of two (H, evidence) poses, `pose` unless `other` has evidence above it. A cut
+    page's two are compared over the pixels both place the page on (better_explained), not by
+    their evidence: a page a row off passes the median tile too."""
+    (H, evidence), (other_H, other_evidence) = pose, other
+    if other_evidence is None:
+        return pose
+    better = evidence is None or other_evidence > evidence
+    if evidence is not None and cut:
+        better = better_explained(gray, page, other_H, H, better)
+    return other if better else pose
+
+
 def most_explaining(gray, page, poses):
     """The index of the pose (of a list, best first by another measure) that best explains the
     photo: each is compared with the best so far (better_explained)."""
@@ -569,6 +610,20 @@ def passes(evidence, calibration, page, H, size, present=None):
     the calibrated decision."""
     in_view = geometry.in_view(geometry.project(H, page.area), size)
     return score_of(evidence, calibration or UNCALIBRATED, in_view, present) >= 0.5
+
+
+def doubtful(evidence, calibration, page, H, size, present=None):
+    """Whether a pose is worth checking against the pattern's own corners: the page's evidence
+    alone would not pass (the calibration's "page_alone" thresholds, where the masks' `present` is
+    weighed). A decision that weighs sure masks heavily passes a page the photo explains poorly,
+    posed half a board off, say: the masks vouch for the board, not for its pose. A calibration
+    without "page_alone" is judged as the decision judges."""
+    if evidence is None:
+        return True
+    alone = (calibration or {}).get("page_alone")
+    if alone is None:
+        return not passes(evidence, calibration, page, H, size, present)
+    return not passes(evidence, alone, page, H, size)
 
 
 def cut_edges(quad, size, tolerance=NEAR_BORDER):
@@ -715,17 +770,14 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
         cut = cut_edges(quad, size)
         past = geometry.pages_past_border(geometry.sides_in_view(component, size), page.aspect) if cut else None
         H, evidence = pose_from_quad(gray, page, quad, past)
-        # A chessboard's own corners, where the page runs on out of view or the pose is doubtful.
-        # A cut page's two poses are compared over the pixels both place the page on
-        # (better_explained), not by their evidence: a page a row off passes the median tile too.
-        doubtful = evidence is None or not passes(evidence, calibration, page, H, size, present)
-        if page.placeable and (cut or doubtful):
-            corner_H, corner_evidence = pose_from_corners(gray, page, component)
-            better = corner_evidence is not None and (evidence is None or corner_evidence > evidence)
-            if corner_evidence is not None and evidence is not None and cut:
-                better = better_explained(gray, page, corner_H, H, better)
-            if better:
-                H, evidence = corner_H, corner_evidence
+        # Where the pose is doubtful, the outline of all the mask's pieces (an occluder splits a
+        # board's mask, or bites into it), and then a chessboard's own corners, and also where the
+        # page runs on out of view.
+        if doubtful(evidence, calibration, page, H, size, present):
+            H, evidence = the_better(gray, page, cut, (H, evidence), pose_from_pieces(gray, page, probs, thresholds,
+                                                                                       component, quad))
+        if page.placeable and (cut or doubtful(evidence, calibration, page, H, size, present)):
+            H, evidence = the_better(gray, page, cut, (H, evidence), pose_from_corners(gray, page, component))
     if H is None or geometry.degenerate(H, page.area, size):
         return nothing
     return posed(nothing, gray, page, H, evidence, calibration, intrinsics, present)

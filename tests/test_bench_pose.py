@@ -21,6 +21,18 @@ def test_a_cut_sample_loses_the_share_of_its_pattern_degrade_real_cuts():
         np.testing.assert_allclose(np.ptp(moved, axis=0), [200, 200])  # the truth moves with the crop, whole
 
 
+def test_a_covered_sample_hides_the_share_of_its_pattern_degrade_real_covers():
+    bench = bench_module("bench_pose")
+    photo = np.zeros((400, 500, 3), np.uint8)
+    quad = np.float64([[100, 50], [300, 50], [300, 250], [100, 250]])
+    for seed in range(5):
+        out = bench.covered_sample(photo, quad, np.full((30, 40, 3), 255, np.uint8), np.random.default_rng(seed))
+        ys, xs = np.nonzero(out[..., 0])
+        assert len(ys) == int(bench.COVER * 200) ** 2  # the patch, whole
+        assert xs.min() >= 100 and xs.max() < 300 and ys.min() >= 50 and ys.max() < 250  # inside the box
+    assert not photo.any()  # the sample itself is left as it was
+
+
 def _one_board_set(tmp_path):
     """(page, folder): a 10 x 7 chessboard pattern and a set of one photo of it with its gt.json."""
     make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7)

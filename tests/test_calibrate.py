@@ -176,9 +176,12 @@ def test_the_masks_present_is_weighed_where_it_tells_a_near_copy_from_the_patter
     assert d["recall"] == 1.0 and d["false_finds"] == 0
     assert calibrate.describe(d).startswith("evidence - 1 x (1 - present) >= ")
     assert find.score_of(0.6, d, 1.0, present=0.99) > 0.5 > find.score_of(0.7, d, 1.0, present=0.8)
+    # The page alone's thresholds stay beside, for doubtful poses (find.doubtful): above the true finds.
+    assert d["page_alone"]["threshold"] > 0.6 and "present_weight" not in d["page_alone"]
     # Where the model is as sure of the copies, its word is left out.
     alike = [(*true, false[0], false[1], rng.normal(0.99, 0.003, 40), 0)] * 3
     assert calibrate.decide_draws(alike)["present_weight"] == 0.0
+    assert "page_alone" not in calibrate.decide_draws(alike)
 
 
 def test_a_saved_model_is_calibrated_as_a_cpu_runs_it(tmp_path, monkeypatch):

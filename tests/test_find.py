@@ -93,6 +93,48 @@ def test_the_masks_present_counts_as_much_as_the_calibration_weighs_it():
     assert find.weighed(0.8, 0.5, {"threshold": 0.6, "scale": 0.1}) == 0.8  # older models: the page alone
 
 
+def test_a_pose_the_page_alone_would_turn_down_is_doubtful_though_the_masks_vouch_for_it():
+    from types import SimpleNamespace
+    page = SimpleNamespace(area=np.float64([[0, 0], [100, 0], [100, 100], [0, 100]]))
+    alone = {"threshold": 0.4, "scale": 0.05}
+    weighed = {"threshold": -0.2, "scale": 0.05, "present_weight": 4.0, "page_alone": alone}
+    args = (page, np.eye(3), (200, 200))
+    # Sure masks (0.95) pass a page explained poorly (0.15 - 4 x 0.05 >= -0.2) ...
+    assert find.passes(0.15, weighed, *args, present=0.95)
+    # ... but its pose is doubtful: checked against the corners, as without the masks.
+    assert find.doubtful(0.15, weighed, *args, present=0.95)
+    assert not find.doubtful(0.5, weighed, *args, present=0.95)
+    assert find.doubtful(None, weighed, *args, present=0.95)
+    # A calibration without the page alone's thresholds is judged as the decision judges.
+    older = {k: v for k, v in weighed.items() if k != "page_alone"}
+    assert not find.doubtful(0.15, older, *args, present=0.95)
+    assert find.doubtful(0.15, older, *args, present=0.5)
+
+
+def test_a_doubtful_chessboard_pose_that_passes_the_weighed_decision_is_checked_against_its_corners(
+        tmp_path, monkeypatch):
+    from segmenty.page import from_pattern
+    from segmenty.patterns import make_patterns
+    make_patterns(str(tmp_path / "chess"), preset="chessboard", cols=10, rows=7)
+    page = from_pattern(str(tmp_path / "chess"))
+    size = (320, 240)
+    fitted = cv2.getPerspectiveTransform(np.float32(page.area), np.float32([[60, 40], [260, 40], [260, 200], [60, 200]]))
+    half = cv2.getPerspectiveTransform(np.float32(page.area), np.float32([[60, 40], [260, 40], [260, 120], [60, 120]]))
+    monkeypatch.setattr(find, "pose_from_quad", lambda gray, page, quad, past=None: (half, 0.15))
+    asked = []
+    monkeypatch.setattr(find, "pose_from_corners", lambda gray, page, component: asked.append(1) or (fitted, 0.8))
+    monkeypatch.setattr(find, "refined_points", lambda gray, page, H: (H, geometry.project(H, page.points),
+                                                                       np.zeros(len(page.points), bool)))
+    probs = np.zeros((size[1], size[0], 1), np.float32)
+    probs[40:200, 60:260] = 0.98
+    gray = np.full((size[1], size[0]), 128, np.uint8)
+    calibration = {"threshold": -0.2, "scale": 0.05, "present_weight": 4.0,
+                   "page_alone": {"threshold": 0.4, "scale": 0.05}}
+    f = find.decide(gray, probs, [0.5], page, calibration)
+    assert asked and f.found and f.likeness == 0.8
+    assert np.allclose(f.homography, fitted)
+
+
 def test_the_calibrated_score_is_a_half_at_the_threshold():
     calibration = {"threshold": 0.4, "scale": 0.1}
     assert find.score_of(0.4, calibration) == pytest.approx(0.5)
