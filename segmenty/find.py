@@ -523,7 +523,7 @@ def pieces_outline(probs, thresholds, component):
     the photo, filled to their convex hull (a bool mask): the outline of a board that an occluder
     splits in pieces or bites into, where the component's own outline is of one piece, or bent."""
     binary = probs[..., 0] > thresholds[0]
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
     large = 1 + np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA * binary.size)[0]
     pieces = (np.isin(labels, large) | component).astype(np.uint8)
     outline = np.zeros_like(pieces)
@@ -613,11 +613,11 @@ def passes(evidence, calibration, page, H, size, present=None):
 
 
 def doubtful(evidence, calibration, page, H, size, present=None):
-    """Whether a pose is worth checking against the pattern's own corners: the page's evidence
-    alone would not pass (the calibration's "page_alone" thresholds, where the masks' `present` is
-    weighed). A decision that weighs sure masks heavily passes a page the photo explains poorly,
-    posed half a board off, say: the masks vouch for the board, not for its pose. A calibration
-    without "page_alone" is judged as the decision judges."""
+    """Whether a pose is worth posing again another way (the mask's pieces, the pattern's own
+    corners): the page's evidence alone would not pass (the calibration's "page_alone" thresholds,
+    where the masks' `present` is weighed). A decision that weighs sure masks heavily passes a page
+    the photo explains poorly, posed half a board off, say: the masks vouch for the board, not for
+    its pose. A calibration without "page_alone" is judged as the decision judges."""
     if evidence is None:
         return True
     alone = (calibration or {}).get("page_alone")
