@@ -185,18 +185,24 @@ def test_a_cut_page_two_squares_off_is_told_apart_by_all_it_explains(chess):
     assert find.better_explained(photo, chess, far, H, True)
 
 
-def test_a_cut_grid_one_period_off_is_told_apart_by_what_it_says_beyond_the_page_it_shares(tmp_path):
-    # A 3 x 4 grid of squares whose paper margin is narrower than its gaps, its left part out of
-    # the photo: the page drawn one period to the right predicts the very same picture where both
-    # place the page (its margin falls on a gap), so only the column it puts on the desk beyond
-    # the right page's edge tells them apart.
+def square_grid(tmp_path):
+    """A page of the user's own: a 3 x 4 grid of squares on white paper, its margin narrower than
+    its gaps, which OpenCV's chessboard detector can't place."""
     sheet = np.full((340, 260, 3), 255, np.uint8)
     for c in range(3):
         for r in range(4):
             sheet[30 + 80 * r:70 + 80 * r, 30 + 80 * c:70 + 80 * c] = 0
     cv2.imwrite(str(tmp_path / "grid.png"), sheet)
     make_patterns(str(tmp_path / "grid"), from_image=str(tmp_path / "grid.png"), area="30,30,230,310")
-    grid = from_pattern(str(tmp_path / "grid"))
+    return from_pattern(str(tmp_path / "grid"))
+
+
+def test_a_cut_grid_one_period_off_is_told_apart_by_what_it_says_beyond_the_page_it_shares(tmp_path):
+    # A 3 x 4 grid of squares whose paper margin is narrower than its gaps, its left part out of
+    # the photo: the page drawn one period to the right predicts the very same picture where both
+    # place the page (its margin falls on a gap), so only the column it puts on the desk beyond
+    # the right page's edge tells them apart.
+    grid = square_grid(tmp_path)
     H = pose_at(grid, [[-150, 60], [250, 80], [260, 500], [-140, 470]])
     off = H @ np.float64([[1, 0, 80], [0, 1, 0], [0, 0, 1]])
     photo = photo_of(grid, H)
@@ -430,15 +436,8 @@ def test_a_cut_page_s_trials_are_ranked_coarse_and_only_the_best_fitted_fine(tmp
 def test_a_board_whose_mask_an_occluder_splits_is_posed_whole(tmp_path):
     # A photo pasted across the board's middle splits its mask in two: the larger piece alone
     # outlines part of the board, and the page squeezed into it explains the photo poorly. The
-    # outline of both pieces (find.pieces_outline) starts the pose from the whole board. A square
-    # grid of the user's own, which OpenCV's chessboard detector can't place.
-    sheet = np.full((340, 260, 3), 255, np.uint8)
-    for c in range(3):
-        for r in range(4):
-            sheet[30 + 80 * r:70 + 80 * r, 30 + 80 * c:70 + 80 * c] = 0
-    cv2.imwrite(str(tmp_path / "grid.png"), sheet)
-    make_patterns(str(tmp_path / "grid"), from_image=str(tmp_path / "grid.png"), area="30,30,230,310")
-    grid = from_pattern(str(tmp_path / "grid"))
+    # outline of both pieces (find.pieces_outline) starts the pose from the whole board.
+    grid = square_grid(tmp_path)
     H_true = pose_at(grid, TILTED)
     photo = photo_of(grid, H_true)
     w, h = grid.size
