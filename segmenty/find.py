@@ -27,7 +27,8 @@
    `present` falls short of sure as much as the calibration weighs that (weighed), through the
    calibration the model carries (measured on held-out synthetic samples and board-free photos
    when it was trained, see calibrate.py), with a threshold of its own for a page partly out of
-   the photo; `found` is score >= 0.5. A pose that folds, mirrors
+   the photo; `found` is score >= 0.5, or >= the user's `min_score` where the calibration holds
+   one (Segmenter.load adds it; the search for a pose still judges doubt at 0.5). A pose that folds, mirrors
    or collapses the page is never a find.
 
 Models trained before they carried a calibration keep the earlier port's decision: present >=
@@ -66,6 +67,7 @@ TRACK_MARGIN = 0.3  # in video, the next frame is looked at first this share of 
 # Before a model is calibrated (a checkpoint of its first epoch): a page whose tiles correlate
 # with the photo at 0.5 explains half of what the photo shows there.
 UNCALIBRATED = {"threshold": 0.5, "scale": 0.1}
+FOUND = 0.5  # the score at the calibrated threshold: a find, unless the user asks for another (min_score)
 WHOLE = 0.99  # a page at least this share in the photo is judged whole: on all its tiles and its border
 TURN_SIDE = 96  # the page's longer side, in pixels, when telling its turns apart
 # A cut page's ~50 trials per turn (pages extended past the border, pages built from its edges in
@@ -605,11 +607,17 @@ def _explaining(gray, page, H, calibration, present=None):
     return evidence if passes(evidence, calibration, page, H, size, present) else None
 
 
-def passes(evidence, calibration, page, H, size, present=None):
+def passes(evidence, calibration, page, H, size, present=None, cut=None):
     """Whether the page posed by H, with this evidence_for (and the masks' `present`), is a find by
-    the calibrated decision."""
+    the calibrated decision: its score at least `cut`, by default the calibration's min_score."""
     in_view = geometry.in_view(geometry.project(H, page.area), size)
-    return score_of(evidence, calibration or UNCALIBRATED, in_view, present) >= 0.5
+    return score_of(evidence, calibration or UNCALIBRATED, in_view, present) >= (min_score(calibration) if cut is None else cut)
+
+
+def min_score(calibration):
+    """The score a find needs: the user's "min_score" where the calibration holds one, else 0.5,
+    the calibrated threshold."""
+    return (calibration or {}).get("min_score", FOUND)
 
 
 def doubtful(evidence, calibration, page, H, size, present=None):
@@ -620,10 +628,12 @@ def doubtful(evidence, calibration, page, H, size, present=None):
     its pose. A calibration without "page_alone" is judged as the decision judges."""
     if evidence is None:
         return True
+    # Judged at the calibrated threshold, whatever score the user asks of a find: this is about
+    # how sure the pose is, not what to report.
     alone = (calibration or {}).get("page_alone")
     if alone is None:
-        return not passes(evidence, calibration, page, H, size, present)
-    return not passes(evidence, alone, page, H, size)
+        return not passes(evidence, calibration, page, H, size, present, cut=FOUND)
+    return not passes(evidence, alone, page, H, size, cut=FOUND)
 
 
 def cut_edges(quad, size, tolerance=NEAR_BORDER):
@@ -800,7 +810,7 @@ def posed(nothing, gray, page, H, evidence, calibration=None, intrinsics=None, p
         found, score = True, present
     else:
         score = score_of(evidence, calibration, in_view, present)
-        found = score >= 0.5
+        found = score >= min_score(calibration)
     found_points = [Point(name, (float(x), float(y)), in_photo((x, y), size), bool(u))
                     for name, (x, y), u in zip(page.point_names, points, usable)]
     camera = None

@@ -178,7 +178,7 @@ def segment(segmenter, inputs, out, limit=10, on_result=None, model_name=None):
 
 def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, batch_size=8, image_size=None,
                    zoom=True, flip=True, snap=True, pattern=None, likeness=True, intrinsics=None, camera=None,
-                   track=True, every=30, show=None, max_pixels=images.MAX_PIXELS, workers=0):
+                   track=True, every=30, show=None, max_pixels=images.MAX_PIXELS, workers=0, min_score=None):
     """Load a model and run it on photos (segment()), a video or a camera (video.run); with `truth`,
     score the photos, print the table and write OUT/metrics.json. Arguments as test_segmenter.py's flags.
 
@@ -191,6 +191,8 @@ def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, b
     evaluator = None
     if threshold is not None and not 0 < threshold < 1:
         raise InvalidArgument("threshold", threshold, "0 < t < 1")
+    if min_score is not None and not 0 < min_score < 1:
+        raise InvalidArgument("min_score", min_score, "a score 0 < s < 1 (0.5 is the calibrated threshold)")
     videos = [i for i in inputs if video.is_video_name(i)]
     if camera is not None or videos:
         if camera is not None and inputs or len(inputs) > 1:
@@ -198,7 +200,7 @@ def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, b
         segmenter = Segmenter.load(model, zoom=zoom, flip=flip, snap=snap, threshold=threshold, pattern=pattern,
                                    check_likeness=likeness, intrinsics=read_intrinsics(intrinsics),
                                    batch_size=batch_size, image_size=image_size, max_pixels=max_pixels,
-                                   workers=workers)  # used only by a file's frames without tracking
+                                   workers=workers, min_score=min_score)  # used only by a file's frames without tracking
         with segmenter:
             done = video.run(segmenter, camera if camera is not None else inputs[0], out, track, every, show,
                              limit or 0, log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -218,7 +220,8 @@ def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, b
                                 "(quad files match by file name, sample indexes by path)")
     segmenter = Segmenter.load(model, zoom=zoom, flip=flip, snap=snap, threshold=threshold, pattern=pattern,
                                check_likeness=likeness, intrinsics=read_intrinsics(intrinsics),
-                               batch_size=batch_size, image_size=image_size, max_pixels=max_pixels, workers=workers)
+                               batch_size=batch_size, image_size=image_size, max_pixels=max_pixels, workers=workers,
+                               min_score=min_score)
     with segmenter:
         results = segment(segmenter, inputs, out, limit, on_result=evaluator.add if evaluator else None,
                           model_name=model)

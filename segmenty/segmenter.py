@@ -160,7 +160,7 @@ class Segmenter:
 
     def __init__(self, predictor, info, zoom=True, flip=True, snap=True, threshold=None, pattern=None,
                  check_likeness=True, intrinsics=None, image_size=None, max_pixels=images.MAX_PIXELS, small=True,
-                 workers=0):
+                 workers=0, min_score=None):
         if not isinstance(workers, int) or workers < 0:
             raise InvalidArgument("workers", workers, "a count of processes, 0 or more (0: answer in this one)")
         self.predictor, self.info = predictor, info
@@ -182,6 +182,13 @@ class Segmenter:
         self.page = _page(info, pattern)
         self.picture = _picture(info, pattern) if check_likeness else None
         self.calibration = info.get("decision")
+        if min_score is not None:
+            if not (isinstance(min_score, (int, float)) and 0 < min_score < 1):
+                raise InvalidArgument("min_score", min_score, "a score 0 < s < 1 (0.5 is the calibrated threshold)")
+            if not self.calibration:
+                raise InvalidArgument("min_score", min_score, "None for a model without a calibrated decision "
+                                                              "(calibrate it with calibrate_segmenter.py)")
+            self.calibration = {**self.calibration, "min_score": float(min_score)}
         self.intrinsics = intrinsics
         self._input_shape = (self.image_size, self.image_size, 3)
         # Compile the batch shapes now, not in the middle of the photos (a tracked frame's window
@@ -193,7 +200,8 @@ class Segmenter:
 
     @classmethod
     def load(cls, path, zoom=True, flip=True, snap=True, threshold=None, pattern=None, check_likeness=True,
-             intrinsics=None, batch_size=8, image_size=None, max_pixels=images.MAX_PIXELS, small=True, workers=0):
+             intrinsics=None, batch_size=8, image_size=None, max_pixels=images.MAX_PIXELS, small=True, workers=0,
+             min_score=None):
         """A Segmenter from a model file written by train_segmenter.py (.keras) or export_segmenter.py (.onnx).
 
         Args:
@@ -222,6 +230,9 @@ class Segmenter:
                 the calibration's speed on 16 (docs/benchmarks.md). Call close() when done, or use the Segmenter in a `with`
                 block. A program that sets workers must start from an `if __name__ == "__main__":`
                 block (the workers are spawned). Defaults to 0.
+            min_score: float or None, the `score` a find needs, instead of 0.5 (the calibrated
+                threshold): higher for fewer false finds, lower for more finds of covered, dark or
+                blurred patterns. Every Find keeps its pose and score either way. Defaults to None.
         """
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise InvalidArgument("batch_size", batch_size, "a positive integer")
@@ -231,7 +242,7 @@ class Segmenter:
         else:
             predictor = KerasPredictor.from_file(path, batch_size)
         return cls(predictor, predictor.info, zoom, flip, snap, threshold, pattern, check_likeness, intrinsics,
-                   image_size, max_pixels, small, workers)
+                   image_size, max_pixels, small, workers, min_score)
 
     def close(self):
         """Stop the worker processes, if any were started; later finds start them again."""

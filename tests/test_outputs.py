@@ -147,3 +147,11 @@ def test_the_file_path_keeps_the_photos_order_around_unreadable_ones(tmp_path, w
     assert [os.path.basename(e["source"]) for e in entries] == names
     assert [i for i, e in enumerate(entries) if "error" in e] == [0, 4, 8]
     assert [e["size"][0] for e in entries if "error" not in e] == [41, 42, 43, 45, 46, 47]
+
+
+def test_a_min_score_out_of_range_is_refused_before_the_model_is_read(tmp_path):
+    from segmenty.errors import InvalidArgument
+    with pytest.raises(InvalidArgument, match="min_score"):
+        outputs.test_segmenter(str(tmp_path / "no_model.keras"), [str(tmp_path / "a.jpg")], str(tmp_path / "out"),
+                               min_score=1.0)
+    assert not (tmp_path / "out").exists()

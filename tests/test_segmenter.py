@@ -263,3 +263,41 @@ def test_an_error_in_a_worker_reaches_the_caller_as_itself(monkeypatch):
             segmenter._answer_in_worker(shared, False)
     finally:
         segmenter._unlink([block])
+
+
+def test_min_score_decides_what_is_found_and_keeps_the_pose_and_score(tmp_path):
+    import cv2
+    from segmenty.patterns import make_patterns
+    from tests.test_video import BoardFinder
+    make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7, square=20)
+    full = cv2.imread(str(tmp_path / "chess" / "full.png"))
+    photo = np.full((300, 400, 3), 150, np.uint8)
+    photo[60:60 + 146, 100:100 + 200] = cv2.resize(full, (200, 146), interpolation=cv2.INTER_AREA)
+    finder = BoardFinder()
+    # A threshold above this board's evidence: the calibrated decision turns it down (score < 0.5).
+    info = {**finder.info, "decision": {"threshold": 1.0, "scale": 0.1}}
+    answers = {s: Segmenter(finder, info, flip=False, pattern=str(tmp_path / "chess"), min_score=s).find(photo)
+               for s in (None, 0.05)}
+    assert 0.05 < answers[None].score < 0.5 and not answers[None].found
+    assert answers[0.05].found and answers[0.05].score == answers[None].score
+    np.testing.assert_allclose(answers[0.05].quad, answers[None].quad)
+    strict = Segmenter(finder, {**info, "decision": {"threshold": 0.0, "scale": 0.1}}, flip=False,
+                       pattern=str(tmp_path / "chess"), min_score=0.9999999)
+    answer = strict.find(photo)
+    assert not answer.found and answer.quad is not None and 0.5 < answer.score < 0.9999999
+
+
+@pytest.mark.parametrize("min_score", [0, 1, 1.5, "high"])
+def test_min_score_must_be_a_score(tmp_path, min_score):
+    from tests.test_video import BoardFinder
+    finder = BoardFinder()
+    info = {**finder.info, "decision": {"threshold": 0.5, "scale": 0.1}}
+    with pytest.raises(InvalidArgument, match="min_score"):
+        Segmenter(finder, info, flip=False, min_score=min_score)
+
+
+def test_min_score_needs_a_calibrated_model():
+    from tests.test_video import BoardFinder
+    finder = BoardFinder()
+    with pytest.raises(InvalidArgument, match="calibrate_segmenter"):
+        Segmenter(finder, {**finder.info, "decision": None}, flip=False, min_score=0.3)

@@ -28,6 +28,9 @@ def main(argv=None, prog=None):
                    help=f"at most this many photos or frames; 0 for all (default: {LIMIT} photos, every frame)")
     p.add_argument("--threshold", type=float, default=None,
                    help="probability above which a pixel is inside (default: the model's calibrated thresholds)")
+    p.add_argument("--min-score", type=float, default=None,
+                   help="the score a find needs (default: 0.5, the model's calibrated threshold): higher for fewer "
+                        "false finds, lower for more finds of covered, dark or blurred patterns")
     p.add_argument("--truth", metavar="GT", default=None,
                    help="score against a sample index (e.g. validation.json) or a gt.json of quads")
     p.add_argument("--batch-size", type=cli.positive_int, default=BATCH_SIZE,
