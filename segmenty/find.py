@@ -28,8 +28,8 @@
    calibration the model carries (measured on held-out synthetic samples and board-free photos
    when it was trained, see calibrate.py), with a threshold of its own for a page partly out of
    the photo; `found` is score >= 0.5, or >= the user's `min_score` where the calibration holds
-   one (Segmenter.load adds it; the search for a pose still judges doubt at 0.5). A pose that folds, mirrors
-   or collapses the page is never a find.
+   one (Segmenter.load adds it; the search for a pose still judges doubt at 0.5). A pose that
+   folds, mirrors or collapses the page is never a find.
 
 Models trained before they carried a calibration keep the earlier port's decision: present >=
 PRESENT, agreement >= AGREEMENT, and a doubtful find (agreement < CONFIRM_BELOW) must look like
@@ -611,7 +611,8 @@ def passes(evidence, calibration, page, H, size, present=None, cut=None):
     """Whether the page posed by H, with this evidence_for (and the masks' `present`), is a find by
     the calibrated decision: its score at least `cut`, by default the calibration's min_score."""
     in_view = geometry.in_view(geometry.project(H, page.area), size)
-    return score_of(evidence, calibration or UNCALIBRATED, in_view, present) >= (min_score(calibration) if cut is None else cut)
+    cut = min_score(calibration) if cut is None else cut
+    return score_of(evidence, calibration or UNCALIBRATED, in_view, present) >= cut
 
 
 def min_score(calibration):

@@ -197,10 +197,11 @@ def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, b
     if camera is not None or videos:
         if camera is not None and inputs or len(inputs) > 1:
             raise InvalidArgument("inputs", inputs, "one video, or photos, or none with `camera`")
+        # The workers answer only a file's frames without tracking.
         segmenter = Segmenter.load(model, zoom=zoom, flip=flip, snap=snap, threshold=threshold, pattern=pattern,
                                    check_likeness=likeness, intrinsics=read_intrinsics(intrinsics),
                                    batch_size=batch_size, image_size=image_size, max_pixels=max_pixels,
-                                   workers=workers, min_score=min_score)  # used only by a file's frames without tracking
+                                   workers=workers, min_score=min_score)
         with segmenter:
             done = video.run(segmenter, camera if camera is not None else inputs[0], out, track, every, show,
                              limit or 0, log=lambda line: print(line, file=sys.stderr, flush=True))
