@@ -47,11 +47,15 @@ trained, and stored in it (info["decision"]):
    0.27-0.59 (sd 0.085); medians of three of them 0.31-0.42 (sd 0.03). Pooling three draws into one
    does worse (sd 0.10): the rare candidate is then in the pool, and the cost rule still weighs it
    against the few true finds near it (bench/bench_calibration.py measures a model's spread).
+7. A user may ask a find for another score than 0.5 (Segmenter.load's min_score). What each of
+   MIN_SCORES would find and let through on the same draws is kept as "trades" and printed, so
+   the cut can be chosen on these samples and photos rather than on the photos it will be judged on.
 
 The shared real photos of the benches never enter this: a threshold set by looking at which of
 them pass would not hold on the next camera.
 """
 
+import math
 import statistics
 import sys
 
@@ -75,6 +79,7 @@ GROUP_TRUE = 5  # choose_by_view: a group with fewer true finds than this ...
 GROUP_FALSE = 10  # ... or false candidates takes the threshold of all of them
 DRAWS = 3  # independent draws of `count` samples each; the thresholds are their medians
 PRESENT_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)  # the masks' present, weighed with the evidence (module docstring, 5)
+MIN_SCORES = (0.2, 0.3, 0.5, 0.7, 0.9)  # the cuts a user may ask of a find (min_score) whose trade is reported
 
 
 def true_quad(pts, page, sample_size):
@@ -181,7 +186,7 @@ def decide_draws(evidence, weights=PRESENT_WEIGHTS):
         decision = median_of_draws([choose_by_view(*e) for e in each], each)
         if decision is None:
             return None
-        decisions.append({**decision, "present_weight": weight})
+        decisions.append({**decision, "present_weight": weight, "trades": trades(decision, each)})
         costs.append(sum(_cost(e, decision) for e in each))
     best = int(np.argmin(costs))  # the first of equals: the smaller weight
     if best == 0 or costs[0] - costs[best] <= np.sqrt(costs[0]):
@@ -190,6 +195,22 @@ def decide_draws(evidence, weights=PRESENT_WEIGHTS):
     # doubtful (find.doubtful), and is checked against the pattern's own corners.
     alone = {k: decisions[0][k] for k in ("threshold", "scale", "partly")}
     return {**decisions[best], "page_alone": alone}
+
+
+def trades(decision, evidence):
+    """What a user's min_score (Segmenter.load) would trade on the draws' samples and photos:
+    [min_score, recall, false finds] for each of MIN_SCORES, a find being score_of >= min_score
+    with the decision's thresholds and scales. `evidence`: choose_by_view's arguments, one per draw."""
+    true_evidence, true_in_view, false_evidence, false_in_view = (
+        np.concatenate([np.asarray(e[i], np.float64) for e in evidence]) for i in range(4))
+    missed = sum(e[4] for e in evidence)
+    rows = []
+    for cut in MIN_SCORES:
+        logit = math.log(cut / (1 - cut))  # score_of(evidence) >= cut where evidence >= threshold + scale x logit
+        whole, partly = (d["threshold"] + max(d["scale"], 1e-6) * logit for d in (decision, decision["partly"]))
+        outcome = _outcome(true_evidence, true_in_view, false_evidence, false_in_view, missed, whole, partly)
+        rows.append([cut, outcome["recall"], outcome["false_finds"]])
+    return rows
 
 
 def _cost(evidence, decision):
@@ -231,6 +252,17 @@ def describe(decision):
     weight = decision.get("present_weight", 0.0)
     return ("evidence" + (f" - {weight:g} x (1 - present)" if weight else "") + f" >= {decision['threshold']}"
             + (f" ({partly} for a page partly out of the photo)" if partly != decision["threshold"] else ""))
+
+
+def describe_trades(decision):
+    """What min_score trades on the calibration's samples, in words, for the scripts' messages."""
+    rows = decision.get("trades")
+    if not rows:
+        return "no trades measured"
+    cuts, recalls, falses = zip(*rows)
+    return (f"--min-score {' / '.join(f'{c:g}' for c in cuts)} would find {' / '.join(f'{r:.3f}' for r in recalls)}"
+            f" of these samples with the pattern, with {' / '.join(str(f) for f in falses)} false finds "
+            f"(of {decision.get('false_candidates', '?')} candidates)")
 
 
 def print_draw(done, draws, decision):

@@ -383,4 +383,5 @@ def _calibrate_decision(net, info, config):
     print(f"decision: {calibrate.describe(decision)}; {decision['true_finds']} true finds, "
           f"{decision['false_finds']} false of {decision['false_candidates']} candidates; "
           f"{calibrate.describe_draws(decision)} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+    print(calibrate.describe_trades(decision), file=sys.stderr)
     return decision

@@ -206,3 +206,23 @@ def test_a_saved_model_is_calibrated_as_a_cpu_runs_it(tmp_path, monkeypatch):
     assert {layer.dtype_policy.name for layer in seen[0].layers[1:-1]} == {"float32"}
     reloaded, _ = models.load(path)
     assert {layer.dtype_policy.name for layer in reloaded.layers[1:-1]} == {"mixed_bfloat16"}  # saved as trained
+
+
+def test_the_trades_of_min_score_agree_with_the_decision_and_with_score_of():
+    from segmenty import find
+    rng = np.random.default_rng(3)
+    evidence = [(rng.uniform(0.3, 1.0, 40), [1.0] * 30 + [0.5] * 10, [1.0] * 40,
+                 rng.uniform(-0.2, 0.6, 60), [1.0] * 50 + [0.5] * 10, [1.0] * 60, 4) for _ in range(3)]
+    d = calibrate.decide_draws(evidence)
+    rows = {cut: (recall, false) for cut, recall, false in d["trades"]}
+    assert [r[0] for r in d["trades"]] == list(calibrate.MIN_SCORES)
+    assert rows[0.5] == (d["recall"], d["false_finds"])  # the calibrated cut is the decision itself
+    recalls, falses = zip(*(rows[c] for c in calibrate.MIN_SCORES))
+    assert list(recalls) == sorted(recalls, reverse=True) and list(falses) == sorted(falses, reverse=True)
+    assert recalls[0] > recalls[-1]
+    # A find is score_of >= min_score: count them so, sample by sample.
+    for cut, recall, false in d["trades"]:
+        found = sum(find.score_of(e, d, v) >= cut for t, iv, _, _, _, _, _ in evidence for e, v in zip(t, iv))
+        passed = sum(find.score_of(e, d, v) >= cut for _, _, _, f, fv, _, _ in evidence for e, v in zip(f, fv))
+        assert recall == round(found / (120 + 12), 4) and false == passed
+    assert calibrate.describe_trades(d).startswith("--min-score 0.2 / 0.3 / 0.5 / 0.7 / 0.9 would find ")

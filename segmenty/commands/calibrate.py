@@ -14,7 +14,8 @@ def main(argv=None, prog=None):
     """`segmenty calibrate`, and calibrate_segmenter.py: argv and prog as segmenty.commands describes."""
     cli.hide_gpus()
     cli.start_keras_quietly()  # segmenty.calibrate imports Keras: its start-up lines would bury --help
-    from segmenty.calibrate import CALIBRATION_COUNT, DRAWS, describe, describe_draws, print_draw, update
+    from segmenty.calibrate import (CALIBRATION_COUNT, DRAWS, describe, describe_draws, describe_trades, print_draw,
+                                    update)
     p = cli.parser(__doc__, epilog=EPILOG, prog=prog)
     p.add_argument("path", metavar="MODEL", help="a .keras file written by train_segmenter.py (rewritten in place)")
     p.add_argument("--pattern", default="pattern", help="the pattern folder the model was trained on")
@@ -39,4 +40,5 @@ def main(argv=None, prog=None):
         print(f"{args.path}: a find needs {describe(decision)}; {decision['true_finds']} true finds, "
               f"{decision['false_finds']} false of {decision['false_candidates']} candidates on synthetic samples "
               f"and board-free photos; {describe_draws(decision)}")
+        print(describe_trades(decision))
 
