@@ -180,21 +180,25 @@ def decide_draws(evidence, weights=PRESENT_WEIGHTS):
     """The decision of the draws' evidence (draw_evidence's 7-tuples): median_of_draws at the weight
     of `weights` (the first of which is 0) that costs least, where it saves more than counting's
     noise (module docstring, 5), with it as "present_weight"; None if no draw had a true find."""
-    decisions, costs = [], []
+    decisions, costs, weighed_evidence = [], [], []
     for weight in weights:
         each = [weighed(e, weight) for e in evidence]
         decision = median_of_draws([choose_by_view(*e) for e in each], each)
         if decision is None:
             return None
-        decisions.append({**decision, "present_weight": weight, "trades": trades(decision, each)})
+        decisions.append({**decision, "present_weight": weight})
         costs.append(sum(_cost(e, decision) for e in each))
+        weighed_evidence.append(each)
     best = int(np.argmin(costs))  # the first of equals: the smaller weight
     if best == 0 or costs[0] - costs[best] <= np.sqrt(costs[0]):
-        return decisions[0]
+        best = 0
+    chosen = {**decisions[best], "trades": trades(decisions[best], weighed_evidence[best])}
+    if best == 0:
+        return chosen
     # The page alone's thresholds stay beside the weighed ones: a pose they would turn down is
     # doubtful (find.doubtful), and is checked against the pattern's own corners.
     alone = {k: decisions[0][k] for k in ("threshold", "scale", "partly")}
-    return {**decisions[best], "page_alone": alone}
+    return {**chosen, "page_alone": alone}
 
 
 def trades(decision, evidence):

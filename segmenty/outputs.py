@@ -27,7 +27,7 @@ import numpy as np
 from segmenty import evaluate, images, video
 from segmenty.drawing import draw_find
 from segmenty.errors import InvalidArgument, SegmentyError
-from segmenty.segmenter import Segmenter
+from segmenty.segmenter import Segmenter, check_min_score
 
 # Grey pictures (probability maps): "up" filtering with run-length coding is 2x faster than the default, as small.
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
@@ -191,8 +191,7 @@ def test_segmenter(model, inputs, out, limit=None, threshold=None, truth=None, b
     evaluator = None
     if threshold is not None and not 0 < threshold < 1:
         raise InvalidArgument("threshold", threshold, "0 < t < 1")
-    if min_score is not None and not 0 < min_score < 1:
-        raise InvalidArgument("min_score", min_score, "a score 0 < s < 1 (0.5 is the calibrated threshold)")
+    check_min_score(min_score)  # before the model is read
     videos = [i for i in inputs if video.is_video_name(i)]
     if camera is not None or videos:
         if camera is not None and inputs or len(inputs) > 1:

@@ -183,8 +183,7 @@ class Segmenter:
         self.picture = _picture(info, pattern) if check_likeness else None
         self.calibration = info.get("decision")
         if min_score is not None:
-            if not (isinstance(min_score, (int, float)) and 0 < min_score < 1):
-                raise InvalidArgument("min_score", min_score, "a score 0 < s < 1 (0.5 is the calibrated threshold)")
+            check_min_score(min_score)
             if not self.calibration:
                 raise InvalidArgument("min_score", min_score, "None for a model without a calibrated decision "
                                                               "(calibrate it with calibrate_segmenter.py)")
@@ -513,6 +512,12 @@ class Segmenter:
         if channels == "bgr":  # OpenCV's swap is several times faster than numpy's reversed copy
             return cv2.cvtColor(array, cv2.COLOR_BGRA2RGB if array.shape[2] == 4 else cv2.COLOR_BGR2RGB)
         return np.ascontiguousarray(array[..., :3])
+
+
+def check_min_score(min_score):
+    """InvalidArgument unless min_score is None or a score 0 < s < 1 (Segmenter.load's min_score)."""
+    if min_score is not None and not (isinstance(min_score, (int, float)) and 0 < min_score < 1):
+        raise InvalidArgument("min_score", min_score, "a score 0 < s < 1 (0.5 is the calibrated threshold)")
 
 
 def _crop(rgb, window):
