@@ -4,7 +4,9 @@ The decision (find.py) rests on how well the registered page explains the photo
 (find.evidence_for: the median correlation of the pattern area's tiles, pose.match, or the
 median score of the page's border if lower; `likeness` in results.json), and as far as it
 helps, on the masks' `present` (5, below). Where to cut it is measured here, when a model is
-trained, and stored in it (info["decision"]):
+trained, and stored in it (info["decision"], with "tiles": the tiling of the evidence it was
+measured on, pose.EVIDENCE_TILES; a model calibrated before that was recorded keeps its 4 x 4
+tiles until calibrate_segmenter.py measures it again):
 
 1. Photos with the pattern: `count` samples of the `robust` recipe drawn at CALIBRATION_SIZE
    pixels with seeds training never uses (synth.generate): each one's page corners are known.
@@ -23,7 +25,7 @@ trained, and stored in it (info["decision"]):
 4. Pages wholly in the photo (in_view >= find.WHOLE) and pages partly out of it get a threshold
    each ("threshold", and "partly"), measured on their own finds and candidates (choose_by_view),
    the partly seen one never below the whole one. A page cut to a quarter of its tiles is judged
-   on those alone, and a grid passes four tiles far more often than sixteen and a border: one
+   on those alone, and a grid passes a quarter of them far more often than all and a border: one
    such candidate used to set the threshold for every page. Where a group has fewer than
    GROUP_TRUE true finds or GROUP_FALSE false candidates, it takes the threshold of all of them.
 5. The evidence cut may also weigh the model's own word: the page's evidence less `weight`
@@ -62,7 +64,7 @@ import sys
 import cv2
 import numpy as np
 
-from segmenty import find, geometry, model as models, samples, synth
+from segmenty import find, geometry, model as models, pose, samples, synth
 from segmenty.find import UNCALIBRATED, WHOLE
 from segmenty.page import from_pattern
 from segmenty.segmenter import KerasPredictor, Segmenter
@@ -307,7 +309,9 @@ def calibrate(segmenter, context, photos=(), count=CALIBRATION_COUNT, seed=0, dr
         evidence.append(one_draw(segmenter, context, photos, count, seed, draw, photos_limit))
         if progress:
             progress(draw + 1, draws, decide_draws(evidence[-1:]))
-    return decide_draws(evidence)
+    decision = decide_draws(evidence)
+    # The thresholds hold for the evidence of the tiling they were measured on (find.evidence_for).
+    return None if decision is None else {**decision, "tiles": segmenter.page.tiles}
 
 
 def one_draw(segmenter, context, photos, count, seed, draw, photos_limit=None):
@@ -381,8 +385,8 @@ def setup(predictor, info, pattern, backgrounds, workers=0):
     # Any calibration makes the decision rest on the registered page's evidence, which is what's
     # measured. A photo's candidates are posed until one passes the uncalibrated cut, and the best
     # answers: its evidence is the most that photo could show the decision.
-    segmenter = Segmenter(predictor, {**info, "page": page.to_info(), "decision": dict(UNCALIBRATED)},
-                          workers=workers)
+    segmenter = Segmenter(predictor, {**info, "page": page.to_info(),
+                                      "decision": {**UNCALIBRATED, "tiles": pose.EVIDENCE_TILES}}, workers=workers)
     context = samples.make_context(backgrounds, pattern, CALIBRATION_SIZE, 0.0, "robust")
     return segmenter, context, samples.background_paths(backgrounds)
 

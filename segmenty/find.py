@@ -84,7 +84,7 @@ CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_fo
 # percent): a search that moves them further slides a regular pattern by a period, which its cells
 # can't tell apart (a chessboard by two squares, a circle grid by a row).
 ANCHOR_REACH = 0.05  # of the pattern area's diagonal
-JUDGED = pose.TILES ** 2 // 4  # a pose is judged on at least a quarter of the page's tiles in view
+JUDGED = pose.TILES ** 2 // 4  # in_view_match ranks a pose on at least a quarter of the page's tiles in view
 CANDIDATES = 3  # a photo's mask components posed, largest first, until one is found
 
 
@@ -683,13 +683,14 @@ def in_photo(xy, size):
 
 def evidence_for(gray, page, H):
     """How well the page, posed by H, explains the photo, -1..1, or None where too little of it is
-    in view to judge (fewer than JUDGED tiles):
+    in view to judge (fewer than a quarter of the tiles its picture can be judged on, of
+    page.tiles x page.tiles):
     the median correlation of the pattern area's tiles (pose.match), or, if lower, the median
     score of the page's border around the pattern area (pose.border), which tells the pattern from
     a larger grid of it. The tiles leave the border out: a plain card of the pattern's shape would
     match the page's outline in every tile that holds a stretch of it."""
-    tiles = pose.match(gray, page.picture, page.size, H, area=page.area)
-    if len(tiles) < JUDGED:
+    tiles = pose.match(gray, page.picture, page.size, H, tiles=page.tiles, area=page.area)
+    if len(tiles) < max(1, pose.textured_tiles(page.picture, page.size, page.tiles, area=page.area) // 4):
         return None
     evidence = float(np.median(tiles))
     around = pose.border(gray, page.picture, page.size, page.area, H)

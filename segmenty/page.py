@@ -39,6 +39,9 @@ class Page:
             points are its inner corners, by id), or None.
         marker: dict {"dictionary", "marker_id"} for one ArUco marker (its points are its four
             corners, as cv2.aruco.ArucoDetector lists them), or None.
+        tiles: int, how many tiles a side find.evidence_for judges the pattern area in: the
+            tiling the model's decision was calibrated on (the Segmenter sets it from the
+            calibration's "tiles"). Not stored with the page.
     """
 
     picture: np.ndarray
@@ -51,6 +54,7 @@ class Page:
     size_mm: tuple = None
     charuco: dict = None
     marker: dict = None
+    tiles: int = pose.EVIDENCE_TILES
 
     @property
     def grid(self):

@@ -40,6 +40,11 @@ CHARUCO_WINDOW = 0.2
 DETECTOR_SCALES = (1.0, 0.5, 0.25)  # the ArUco detectors look at the photo at these sizes (_pyramid)
 DETECTOR_PAD = 16  # ... with this many pixels of its edge repeated around it
 TILES = 4  # match() compares the page with the photo in TILES x TILES tiles
+# The decision's evidence (find.evidence_for) judges the pattern area in finer tiles: an occluder
+# over 0.55 of each side (30% of the area) touches 9 to 16 of 4 x 4 tiles, and their median falls
+# with a board plainly there; it touches 25 to 36 of 8 x 8 (39-56%).
+EVIDENCE_TILES = 8
+FIRST_EVIDENCE_TILES = 4  # ... calibrations that record no "tiles" were measured on 4 x 4
 COVERED = 0.5  # covered(): a tile matching less than this share as well as the best ones is covered
 BORDER_SEGMENTS = 12  # border() judges the page's border in this many segments around it
 BORDER_CONTRAST = 20  # ... where the page's border differs from the pattern's mean by this many grey levels
@@ -611,11 +616,7 @@ def match_grid(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2, area=N
     """match()'s correlations as a tiles x tiles grid (NaN for a tile left out), and the tiles'
     edges in full.png pixels: (grid, x edges, y edges)."""
     template, warped, valid, s = _in_page_frame(gray, page, page_size, H, side)
-    th, tw = template.shape
-    # Tile edges in frame pixels: the page's, or the pattern area's (its corners are pixel centres).
-    (x0, y0), (x1, y1) = ((0, 0), (tw, th)) if area is None else \
-        ((np.min(area, axis=0) + 0.5) * s, (np.max(area, axis=0) + 0.5) * s)
-    xs, ys, t, st, stt, n = _tiled_picture(page, template, tiles, (float(x0), float(y0), float(x1), float(y1)))
+    xs, ys, t, st, stt, n = _tiled_picture(page, template, tiles, _tiled_extent(template.shape, s, area))
     # Every tile's sums at once (this runs for each of a cut page's many candidate poses).
     p = warped.astype(np.float64)
     sp, spp = (_box_sums(a, ys, xs) for a in cv2.integral2(p, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F))
@@ -626,9 +627,33 @@ def match_grid(gray, page, page_size, H, tiles=TILES, side=ECC_SIDE // 2, area=N
         norm = np.sqrt(np.maximum(vt, 0) * np.maximum(vp, 0))
         value = np.where(norm > 1e-6, (stp - st * sp / n) / norm, 0.0)  # 0 where the photo is flat: no match
         # Judged: mostly in the photo, and a tile of the page that isn't plain paper.
-        judged = (n > 0) & (seen / n >= 0.9) & (np.maximum(vt, 0) / n >= 64)
+        judged = (n > 0) & (seen / n >= 0.9) & _textured(st, stt, n)
     grid[judged] = value[judged]
     return grid, xs / s, ys / s
+
+
+def textured_tiles(page, page_size, tiles=TILES, side=ECC_SIDE // 2, area=None):
+    """How many of match_grid's tiles of the page picture hold more than plain paper: the most a
+    photo can judge the page on (a marker's wide black border and cells leave many tiles plain)."""
+    tw, th = _frame_size(page_size, side)
+    template = _resized(page, (tw, th))
+    _, _, _, st, stt, n = _tiled_picture(page, template, tiles, _tiled_extent(template.shape, tw / page_size[0], area))
+    return int(np.count_nonzero(_textured(st, stt, n)))
+
+
+def _tiled_extent(shape, s, area):
+    """The extent (x0, y0, x1, y1) in frame pixels (`shape` at scale `s`) that the tiles divide: the
+    page's, or the pattern area's (its corners are pixel centres)."""
+    th, tw = shape
+    (x0, y0), (x1, y1) = ((0, 0), (tw, th)) if area is None else \
+        ((np.min(area, axis=0) + 0.5) * s, (np.max(area, axis=0) + 0.5) * s)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def _textured(st, stt, n):
+    """Which tiles of the page picture (their sums, sums of squares, pixel counts) aren't plain paper."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (n > 0) & (np.maximum(stt - st * st / n, 0) / n >= 64)
 
 
 def _tiled_picture(page, template, tiles, extent):
@@ -726,8 +751,7 @@ def correlation(x, y):
 
 def _in_page_frame(gray, page, page_size, H, side):
     """(page picture, photo warped into the page's frame, mask of photo pixels) at `side` pixels, and the scale."""
-    s = side / max(page_size)
-    tw, th = max(8, round(page_size[0] * s)), max(8, round(page_size[1] * s))
+    tw, th = _frame_size(page_size, side)
     template = _resized(page, (tw, th))
     M = np.asarray(H, np.float64) @ np.linalg.inv(_scaling(tw / page_size[0]))  # frame pixels -> photo pixels
     warped = cv2.warpPerspective(np.asarray(gray, np.float32), M, (tw, th),
@@ -735,6 +759,12 @@ def _in_page_frame(gray, page, page_size, H, side):
     valid = cv2.warpPerspective(np.ones(gray.shape[:2], np.uint8), M, (tw, th),
                                 flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderValue=0) > 0
     return template, warped, valid, tw / page_size[0]
+
+
+def _frame_size(page_size, side):
+    """(w, h) of the page's frame at `side` pixels on its longer side."""
+    s = side / max(page_size)
+    return max(8, round(page_size[0] * s)), max(8, round(page_size[1] * s))
 
 
 def border(gray, page, page_size, area, H, segments=BORDER_SEGMENTS, side=ECC_SIDE // 2):

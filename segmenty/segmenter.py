@@ -24,6 +24,7 @@ next batch in this one.
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -33,7 +34,7 @@ from multiprocessing import shared_memory
 import cv2
 import numpy as np
 
-from segmenty import find, geometry, images
+from segmenty import find, geometry, images, pose
 from segmenty.errors import InvalidArgument
 from segmenty.page import Page
 
@@ -182,6 +183,8 @@ class Segmenter:
         self.page = _page(info, pattern)
         self.picture = _picture(info, pattern) if check_likeness else None
         self.calibration = info.get("decision")
+        if self.page is not None and self.calibration:  # judged on the tiles its thresholds were measured on
+            self.page = dataclasses.replace(self.page, tiles=self.calibration.get("tiles", pose.FIRST_EVIDENCE_TILES))
         if min_score is not None:
             check_min_score(min_score)
             if not self.calibration:

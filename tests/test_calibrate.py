@@ -1,3 +1,5 @@
+import types
+
 import numpy as np
 import pytest
 
@@ -143,7 +145,8 @@ def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeyp
     monkeypatch.setattr(calibrate, "draw_evidence", draw)
     photos = [f"photo{i}.jpg" for i in range(40)]
     done = []
-    d = calibrate.calibrate(None, None, photos, count=10, seed=7,
+    segmenter = types.SimpleNamespace(page=types.SimpleNamespace(tiles=8))  # draw_evidence's stand-in needs none
+    d = calibrate.calibrate(segmenter, None, photos, count=10, seed=7,
                             progress=lambda i, n, decision: done.append((i, n, decision["threshold"])))
     assert done == [(1, 3, 0.325), (2, 3, 0.925), (3, 3, 0.525)]
     assert keys == [[7, 104729, 0], [7, 104729, 1], [7, 104729, 2]]
@@ -155,6 +158,7 @@ def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeyp
     assert d["recall"] == round(20 / 45, 4)  # true finds above it, of all samples with the pattern
     assert calibrate.describe_draws(d) == "the 3 draws' thresholds: 0.325, 0.925, 0.525"
     assert d["present_weight"] == 0.0  # every mask sure alike: the masks add nothing, the page decides
+    assert d["tiles"] == 8  # the tiling the evidence was measured on, which the thresholds hold for
     # A draw without a true find has no say, and the message says so.
     none_first = calibrate.median_of_draws([None, *decisions[:2]], [([], [], [0.1], [1.0], 10),
                                                                     *(calibrate.weighed(e, 0.0) for e in evidence[:2])])

@@ -1,3 +1,5 @@
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -67,8 +69,25 @@ def test_a_page_mostly_out_of_the_photo_is_not_judged(chess):
     photo = photo_of(chess, H_true)
     assert find.evidence_for(photo, chess, H_true) > 0.9
     far = pose_at(chess, np.float64(TILTED) + [440, 0])  # its left edge a little inside the photo
-    assert 0 < len(pose.match(photo, chess.picture, chess.size, far)) < find.JUDGED
+    in_view = len(pose.match(photo, chess.picture, chess.size, far, tiles=chess.tiles, area=chess.area))
+    assert 0 < in_view < chess.tiles ** 2 // 4 == pose.textured_tiles(chess.picture, chess.size, chess.tiles,
+                                                                       area=chess.area) // 4
     assert find.evidence_for(photo, chess, far) is None
+
+
+def test_a_board_a_third_covered_keeps_its_evidence(chess):
+    # A bright card over 0.55 of each side of the pattern area, placed where it touches every one
+    # of 4 x 4 tiles: their median falls by a quarter; of 8 x 8 (pose.EVIDENCE_TILES) it touches 25.
+    H = pose_at(chess, TILTED)
+    photo = photo_of(chess, H)
+    (x0, y0), (x1, y1) = chess.area[0], chess.area[2]
+    card = geometry.rectangle(x0 + 0.1 * (x1 - x0), y0 + 0.1 * (y1 - y0), x0 + 0.65 * (x1 - x0), y0 + 0.65 * (y1 - y0))
+    cv2.fillConvexPoly(photo, np.int32(np.round(geometry.project(H, card))), 235)
+    coarse = dataclasses.replace(chess, tiles=pose.FIRST_EVIDENCE_TILES)
+    clean = photo_of(chess, H)
+    assert chess.tiles == pose.EVIDENCE_TILES == 8
+    assert find.evidence_for(photo, coarse, H) < find.evidence_for(clean, coarse, H) - 0.2  # measured 0.70, 0.98
+    assert find.evidence_for(photo, chess, H) > find.evidence_for(clean, chess, H) - 0.1  # 0.92, 0.98
 
 
 def test_a_plain_card_of_the_pattern_s_shape_is_no_evidence(chess):

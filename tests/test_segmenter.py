@@ -1,8 +1,10 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from segmenty import model as models
+from segmenty import find, model as models
 from segmenty.errors import InvalidArgument, SegmentyError
 from segmenty.segmenter import Segmenter
 from tests.helpers import NAMES, constant_model, write_photo
@@ -301,3 +303,30 @@ def test_min_score_needs_a_calibrated_model():
     finder = BoardFinder()
     with pytest.raises(InvalidArgument, match="calibrate_segmenter"):
         Segmenter(finder, {**finder.info, "decision": None}, flip=False, min_score=0.3)
+
+
+def test_a_find_is_judged_on_the_tiles_its_calibration_was_measured_on(tmp_path):
+    # Thresholds measured on one tiling's evidence don't hold for another's: a model calibrated
+    # before the calibration recorded its tiling keeps the 4 x 4 evidence it was measured on.
+    import cv2
+    from segmenty import pose
+    from segmenty.patterns import make_patterns
+    from tests.test_video import BoardFinder
+    make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7, square=20)
+    full = cv2.imread(str(tmp_path / "chess" / "full.png"))
+    photo = np.full((300, 400, 3), 150, np.uint8)
+    photo[60:60 + 146, 100:100 + 200] = cv2.resize(full, (200, 146), interpolation=cv2.INTER_AREA)
+    photo[60:140, 110:220] = 240  # a card over a corner of the board: the evidence differs by tiling
+    finder = BoardFinder()
+    found = {}
+    for decision in ({"threshold": 0.5, "scale": 0.1}, {"threshold": 0.5, "scale": 0.1, "tiles": 8}):
+        segmenter = Segmenter(finder, {**finder.info, "decision": decision}, flip=False, pattern=str(tmp_path / "chess"))
+        found[segmenter.page.tiles] = segmenter.find(photo)
+    assert sorted(found) == [pose.FIRST_EVIDENCE_TILES, pose.EVIDENCE_TILES]
+    for tiles, f in found.items():
+        gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+        page = dataclasses.replace(Segmenter(finder, finder.info, flip=False, pattern=str(tmp_path / "chess")).page,
+                                   tiles=tiles)
+        # (the reported homography is fitted again through the corners after the evidence is taken)
+        assert f.likeness == pytest.approx(find.evidence_for(gray, page, f.homography), abs=0.005)
+    assert found[4].likeness < found[8].likeness - 0.05
