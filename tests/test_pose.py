@@ -76,8 +76,9 @@ def test_a_page_mostly_out_of_the_photo_is_not_judged(chess):
 
 
 def test_a_board_a_third_covered_keeps_its_evidence(chess):
-    # A bright card over 0.55 of each side of the pattern area, placed where it touches every one
-    # of 4 x 4 tiles: their median falls by a quarter; of 8 x 8 (pose.EVIDENCE_TILES) it touches 25.
+    # A bright card over 0.55 of each side of the pattern area touches 9 of 4 x 4 tiles, one of
+    # them wholly, and their median falls by a quarter; it touches 36 of 8 x 8 (pose.EVIDENCE_TILES),
+    # 16 wholly, and the median tile is still one in view.
     H = pose_at(chess, TILTED)
     photo = photo_of(chess, H)
     (x0, y0), (x1, y1) = chess.area[0], chess.area[2]

@@ -310,6 +310,7 @@ def test_a_find_is_judged_on_the_tiles_its_calibration_was_measured_on(tmp_path)
     # before the calibration recorded its tiling keeps the 4 x 4 evidence it was measured on.
     import cv2
     from segmenty import pose
+    from segmenty.page import from_pattern
     from segmenty.patterns import make_patterns
     from tests.test_video import BoardFinder
     make_patterns(str(tmp_path / "chess"), "chessboard", 10, 7, square=20)
@@ -323,10 +324,9 @@ def test_a_find_is_judged_on_the_tiles_its_calibration_was_measured_on(tmp_path)
         segmenter = Segmenter(finder, {**finder.info, "decision": decision}, flip=False, pattern=str(tmp_path / "chess"))
         found[segmenter.page.tiles] = segmenter.find(photo)
     assert sorted(found) == [pose.FIRST_EVIDENCE_TILES, pose.EVIDENCE_TILES]
+    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
     for tiles, f in found.items():
-        gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
-        page = dataclasses.replace(Segmenter(finder, finder.info, flip=False, pattern=str(tmp_path / "chess")).page,
-                                   tiles=tiles)
+        page = dataclasses.replace(from_pattern(str(tmp_path / "chess")), tiles=tiles)
         # (the reported homography is fitted again through the corners after the evidence is taken)
         assert f.likeness == pytest.approx(find.evidence_for(gray, page, f.homography), abs=0.005)
     assert found[4].likeness < found[8].likeness - 0.05
