@@ -78,6 +78,11 @@ FINER = 3
 # How far past the photo's border a page cut by it may run on, in lengths of its sides in view:
 # from a sliver missing to three quarters of the page out of frame.
 EXTENSIONS = np.geomspace(0.05, 3.0, 12)
+# ... or short of it, by the smaller of those amounts (up to a third): a mask that spills over the
+# table to the border makes a page wholly in view look cut there, and extending it only slides the
+# page a period further out. Only pages wholly in view are kept from these: judged on its part in
+# view, a grid pulled back and turned can pass as well as the page it cuts short.
+RETRACTIONS = -EXTENSIONS[:6]
 REGISTERED = 2  # of the turns tried, at most this many of the best are registered before one is chosen
 CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_for) is under this
 # The page's corners away from the photo's border are where the mask says, within its error (a few
@@ -363,10 +368,11 @@ def pose_from_quad(gray, page, quad, past_border=None):
     and resized until it best matches the photo (pose.search), and the best of them is registered
     (pose.register). A quad with a side along the photo's border outlines only the part in view:
     the page runs on past that side, so pages extended past it by a range of amounts are tried
-    too, one cut side after the other. Where given, `past_border` (geometry.pages_past_border:
-    whole pages built from the page's own edges in view) compete with those: each turn's best of
-    them is registered as well. A cut page's trials are ranked at COARSE_SIDE, and only the
-    FINER best of each kind are fitted again at TURN_SIDE.
+    too, one cut side after the other, and pages pulled back short of it that end wholly in view
+    (a mask spilled to the border: RETRACTIONS). Where given, `past_border`
+    (geometry.pages_past_border: whole pages built from the page's own edges in view) compete
+    with those. Each turn's best of each kind is registered. A cut page's trials are ranked at
+    COARSE_SIDE, and only the FINER best of each kind are fitted again at TURN_SIDE.
     """
     quad = np.asarray(quad, np.float64)
     size = (gray.shape[1], gray.shape[0])
@@ -376,23 +382,25 @@ def pose_from_quad(gray, page, quad, past_border=None):
     limit = ANCHOR_REACH * np.linalg.norm(area[2] - area[0])
     photo = np.asarray(gray, np.float32)  # once: a cut page's trials warp it a few hundred times
 
-    def fit(shape, k, anchored=anchored, side=TURN_SIDE):
+    def fit(shape, k, anchored=anchored, side=TURN_SIDE, whole=False):
         H = cv2.getPerspectiveTransform(np.float32(page.area), np.float32(np.roll(shape, -k, axis=0)))
         if geometry.degenerate(H, page.area, size):
             return -np.inf, H
         anchors = area[[(i - k) % 4 for i in anchored]]
         moved, value = pose.search(photo, page.picture, page.size, H, side=side, anchors=anchors, limit=limit)
+        if whole and geometry.in_view(geometry.project(moved, page.area), size) < WHOLE:
+            return -np.inf, moved  # a page pulled back stands only for a page wholly in view
         if cut:  # judged in the photo only: the page's parts out of frame say nothing either way
             value = in_view_match(photo, page, moved, side)
         return value, moved
 
-    def coarse(shape, k, seen=anchored):  # (its value at COARSE_SIDE, the trial), for ranking
-        return fit(shape, k, seen, COARSE_SIDE)[0], shape, seen
+    def coarse(shape, k, seen=anchored, whole=False):  # (its value at COARSE_SIDE, the trial), for ranking
+        return fit(shape, k, seen, COARSE_SIDE, whole)[0], shape, seen, whole
 
     def finest(ranked, k):
-        """The best fit at TURN_SIDE of the FINER trials that rank best at COARSE_SIDE ((value, shape, anchored))."""
+        """The best fit at TURN_SIDE of the FINER trials that rank best at COARSE_SIDE (coarse's)."""
         ranked = sorted(ranked, key=lambda t: -t[0])[:FINER]
-        return max((fit(shape, k, seen) for _, shape, seen in ranked), key=lambda c: c[0])
+        return max((fit(shape, k, seen, whole=whole) for _, shape, seen, whole in ranked), key=lambda c: c[0])
 
     candidates = []
     for k in range(4):
@@ -407,6 +415,10 @@ def pose_from_quad(gray, page, quad, past_border=None):
                     trials.append(coarse(extended(base, edge, amount), k))
                     best = max(best, trials[-1], key=lambda t: t[0])
             tried.append(finest(trials, k))
+            # The page pulled back short of each cut side, where the search leaves it wholly in view.
+            short = [coarse(extended(quad, edge, amount), k, whole=True) for edge in cut for amount in RETRACTIONS]
+            if any(t[0] > -np.inf for t in short):
+                tried.append(finest(short, k))
             if past_border:  # the pages built from the edges in view compete with these, registered too
                 tried.append(finest([coarse(shape, k, seen) for shape, seen in past_border], k))
         else:
@@ -652,7 +664,8 @@ def cut_edges(quad, size, tolerance=NEAR_BORDER):
 
 
 def extended(quad, edge, amount):
-    """The quad with side `edge` pushed out along its two neighbouring sides by `amount` of their lengths."""
+    """The quad with side `edge` pushed out along its two neighbouring sides by `amount` of their
+    lengths (pulled in where `amount` is negative)."""
     out = np.array(quad, np.float64)
     i, j = edge, (edge + 1) % 4
     out[i] = quad[i] + amount * (quad[i] - quad[(i - 1) % 4])
