@@ -371,8 +371,10 @@ def pose_from_quad(gray, page, quad, past_border=None):
     too, one cut side after the other, and pages pulled back short of it that end wholly in view
     (a mask spilled to the border: RETRACTIONS). Where given, `past_border`
     (geometry.pages_past_border: whole pages built from the page's own edges in view) compete
-    with those. Each turn's best of each kind is registered. A cut page's trials are ranked at
-    COARSE_SIDE, and only the FINER best of each kind are fitted again at TURN_SIDE.
+    with those: each turn's best of each is registered, and the one that explains the photo best
+    is chosen. The best page pulled back, of all turns, replaces it only where it has more evidence
+    and explains the photo better. A cut page's trials are ranked at COARSE_SIDE, and only the
+    FINER best of each kind are fitted again at TURN_SIDE.
     """
     quad = np.asarray(quad, np.float64)
     size = (gray.shape[1], gray.shape[0])
@@ -403,6 +405,7 @@ def pose_from_quad(gray, page, quad, past_border=None):
         return max((fit(shape, k, seen, whole=whole) for _, shape, seen, whole in ranked), key=lambda c: c[0])
 
     candidates = []
+    pulled_back = (-np.inf, None, None)  # (value, H, turn)
     for k in range(4):
         tried = []
         if cut:
@@ -415,10 +418,11 @@ def pose_from_quad(gray, page, quad, past_border=None):
                     trials.append(coarse(extended(base, edge, amount), k))
                     best = max(best, trials[-1], key=lambda t: t[0])
             tried.append(finest(trials, k))
-            # The page pulled back short of each cut side, where the search leaves it wholly in view.
+            # The page pulled back short of each cut side, where the search leaves it wholly in view:
+            # the best of these over the turns is registered (a page in view tells its turns apart).
             short = [coarse(extended(quad, edge, amount), k, whole=True) for edge in cut for amount in RETRACTIONS]
             if any(t[0] > -np.inf for t in short):
-                tried.append(finest(short, k))
+                pulled_back = max(pulled_back, (*finest(short, k), k), key=lambda c: c[0])
             if past_border:  # the pages built from the edges in view compete with these, registered too
                 tried.append(finest([coarse(shape, k, seen) for shape, seen in past_border], k))
         else:
@@ -442,11 +446,22 @@ def pose_from_quad(gray, page, quad, past_border=None):
         registered.append((-1.0 if evidence is None else evidence, H, evidence))
         if not cut and evidence is not None and evidence >= CLEAR_FIT:
             break
-    if not registered:
+    best, evidence = None, None
+    if registered:
+        registered.sort(key=lambda c: -c[0])
+        judged = [c for c in registered if c[2] is not None] or registered[:1]
+        _, best, evidence = judged[most_explaining(gray, page, [c[1] for c in judged]) if cut else 0]
+    if pulled_back[0] > -np.inf:
+        # The page pulled back, wholly in view, replaces the cut page only where it both has more
+        # evidence and explains the photo better: a smaller board in view (a chessboard two squares
+        # short, the rest behind an occluder) can explain the pixels it covers as well.
+        H, shorter = registered_pose(gray, page, pulled_back[1], pose.ECC_LEVELS[:1])
+        if not geometry.degenerate(H, page.area, size) and shorter is not None and (
+                best is None or evidence is None
+                or shorter > evidence and better_explained(gray, page, H, best, True)):
+            best, evidence = H, shorter
+    if best is None:
         return None, None
-    registered.sort(key=lambda c: -c[0])
-    judged = [c for c in registered if c[2] is not None] or registered[:1]
-    _, best, evidence = judged[most_explaining(gray, page, [c[1] for c in judged]) if cut else 0]
     if cut and len(pose.ECC_LEVELS) > 1:
         finer, finer_evidence = registered_pose(gray, page, best, pose.ECC_LEVELS[1:])
         if not geometry.degenerate(finer, page.area, size) and finer_evidence is not None \
