@@ -48,6 +48,7 @@ FIRST_EVIDENCE_TILES = 4  # ... calibrations that record no "tiles" were measure
 COVERED = 0.5  # covered(): a tile matching less than this share as well as the best ones is covered
 BORDER_SEGMENTS = 12  # border() judges the page's border in this many segments around it
 BORDER_CONTRAST = 20  # ... where the page's border differs from the pattern's mean by this many grey levels
+RANSAC_SEED = 0  # fit_through_points seeds OpenCV's random generator with this
 SAME_PICTURE = 0.98  # explained(): poses whose pictures correlate this well where they share the page predict the same there
 
 
@@ -571,6 +572,9 @@ def fit_through_points(page_points, photo_points, tolerance):
     """A homography through matched points (RANSAC), and the mask of the points that agree with it."""
     if len(page_points) < 6:
         return None, np.zeros(len(page_points), bool)
+    # RANSAC draws from OpenCV's random generator, whose state is whatever the photos answered
+    # before left it: seeded, the same points give the same answer, in whatever order they come.
+    cv2.setRNGSeed(RANSAC_SEED)
     H, inliers = cv2.findHomography(np.float32(page_points), np.float32(photo_points), cv2.RANSAC, tolerance)
     if H is None:
         return None, np.zeros(len(page_points), bool)
