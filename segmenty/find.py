@@ -80,8 +80,9 @@ FINER = 3
 EXTENSIONS = np.geomspace(0.05, 3.0, 12)
 # ... or short of it, by the smaller of those amounts (up to a third): a mask that spills over the
 # table to the border makes a page wholly in view look cut there, and extending it only slides the
-# page a period further out. Only pages wholly in view are kept from these: judged on its part in
-# view, a grid pulled back and turned can pass as well as the page it cuts short.
+# page a period further out. Only pages wholly in view are kept from these (judged on its part in
+# view, a grid pulled back and turned can pass as well as the page it cuts short), and the best of
+# them replaces the cut page's pose only with more evidence (pose_from_quad).
 RETRACTIONS = -EXTENSIONS[:6]
 REGISTERED = 2  # of the turns tried, at most this many of the best are registered before one is chosen
 CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_for) is under this
