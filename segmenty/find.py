@@ -406,7 +406,7 @@ def pose_from_quad(gray, page, quad, past_border=None):
         return max((fit(shape, k, seen, whole=whole) for _, shape, seen, whole in ranked), key=lambda c: c[0])
 
     candidates = []
-    pulled_back = (-np.inf, None, None)  # (value, H, turn)
+    pulled_back = (-np.inf, None)  # (value, H) of the best page pulled back, over the turns
     for k in range(4):
         tried = []
         if cut:
@@ -423,7 +423,7 @@ def pose_from_quad(gray, page, quad, past_border=None):
             # the best of these over the turns is registered (a page in view tells its turns apart).
             short = [coarse(extended(quad, edge, amount), k, whole=True) for edge in cut for amount in RETRACTIONS]
             if any(t[0] > -np.inf for t in short):
-                pulled_back = max(pulled_back, (*finest(short, k), k), key=lambda c: c[0])
+                pulled_back = max(pulled_back, finest(short, k), key=lambda c: c[0])
             if past_border:  # the pages built from the edges in view compete with these, registered too
                 tried.append(finest([coarse(shape, k, seen) for shape, seen in past_border], k))
         else:
