@@ -36,6 +36,29 @@ def test_refine_quad_puts_straight_edges_through_a_wavering_mask():
     np.testing.assert_allclose(refined, quad, atol=3)
 
 
+def test_a_quad_is_scored_on_a_box_around_it_as_on_the_whole_photo():
+    # refine_quad sums only a box around the quad: the pixels outside it, anti-aliased edges
+    # included, would add nothing; a quad running out of the photo is clipped there alike.
+    rng = np.random.default_rng(4)
+    gain = rng.normal(size=(120, 160)).astype(np.float32)
+    for quad in (np.float64([[30, 20], [120, 35], [110, 100], [25, 90]]),
+                 np.float64([[-20, -10], [60, 5], [50, 70], [-15, 60]]),
+                 np.float64([[100, 60], [190, 70], [180, 150], [95, 140]])):
+        box = geometry._box_around(quad, 2, gain.shape)
+        gains = np.ascontiguousarray(gain[box[1]:box[3], box[0]:box[2]]).ravel()
+        terms = geometry.quad_coverage(quad, gain.shape).astype(np.float64) * gain
+        assert abs(geometry._coverage_score(quad, box, gains) - terms.sum()) < 1e-5 * np.abs(terms).sum()
+        assert (box[2] - box[0]) * (box[3] - box[1]) < gain.size  # and the box is smaller
+
+
+def test_refine_quad_follows_a_corner_far_past_where_it_started():
+    # The box the quad is scored on must grow as its corners travel past it (its margin is ~15 px).
+    quad = np.float64([[30, 20], [170, 40], [150, 130], [20, 110]])
+    prob = geometry.quad_coverage(quad, (160, 200)).astype(np.float32) / 255
+    start = quad + [[10, 45], [0, 25], [0, 0], [0, 0]]  # its top edge 25-45 px under where it belongs
+    np.testing.assert_allclose(geometry.refine_quad(prob, start), quad, atol=1.5)
+
+
 def test_snapped_redraws_the_find_as_its_quad_and_leaves_the_rest():
     quad, prob = wavering_find()
     prob[140:150, 180:190] = 0.9  # something else, elsewhere
