@@ -80,11 +80,14 @@ class OnnxPredictor:
 
     Args:
         path: str, an .onnx file written by export().
-        batch_size: int, photos per forward pass (any size runs; the Segmenter sends full ones).
+        batch_size: int, photos per forward pass at most (any size runs; the Segmenter sends
+            the photos it has, not a padded batch: fixed_batches).
             Defaults to 8.
         threads: int, onnxruntime's threads within an operator; 0 for one per physical core.
             Defaults to 0.
     """
+
+    fixed_batches = False  # any batch size runs at its own cost, without compiling again
 
     def __init__(self, path, batch_size=8, threads=0):
         if importlib.util.find_spec("onnxruntime") is None:

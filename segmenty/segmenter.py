@@ -43,6 +43,8 @@ from segmenty.page import Page
 class KerasPredictor:
     """A Keras model as a function of a batch of model inputs: probabilities, float32 numpy."""
 
+    fixed_batches = True  # a backend compiles each batch shape once: batches are sent full
+
     def __init__(self, net, info, batch_size=8):
         self.net, self.info, self.batch_size = net, info, batch_size
 
@@ -263,13 +265,16 @@ class Segmenter:
 
     def _predict(self, inputs, flip=None):
         """Mask probabilities per input (model size), with the mirror view where `flip` (default:
-        the segmenter's). Batches are always full, or of one (twice that with the mirror): a backend
-        compiles each batch shape once, and a single photo (a video frame) shouldn't pay for eight."""
+        the segmenter's). A Keras model's batches are always full, or of one (twice that with the
+        mirror): a backend compiles each batch shape once, and a single photo (a video frame)
+        shouldn't pay for eight. A predictor whose `fixed_batches` is False (onnxruntime's) gets
+        the inputs there are: the closer looks at a few of a batch's photos cost those few."""
         flip = self.flip if flip is None else flip
         out, size = [], self.predictor.batch_size
+        fixed = getattr(self.predictor, "fixed_batches", True)
         for first in range(0, len(inputs), size):
             chunk = inputs[first:first + size]
-            batch = np.zeros((1 if len(chunk) == 1 else size,) + self._input_shape, np.float32)
+            batch = np.zeros((size if fixed and len(chunk) > 1 else len(chunk),) + self._input_shape, np.float32)
             batch[:len(chunk)] = np.stack(chunk)
             if flip:  # one pass over the batch and its mirror: a third faster than two (lite, 2 cores)
                 both = self.predictor(np.concatenate([batch, batch[:, :, ::-1]]))

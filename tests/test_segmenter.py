@@ -38,6 +38,31 @@ def test_flip_makes_the_predictor_mirror_equivariant(random_model):
         np.testing.assert_allclose(batched, alone, atol=1e-5)
 
 
+@pytest.mark.parametrize("fixed", [True, False])
+def test_batches_are_padded_only_for_a_predictor_that_compiles_each_shape(fixed):
+    # A Keras backend compiles each batch shape once, so its batches go full; onnxruntime runs
+    # any size, and the closer looks at 3 photos of 8 should cost 3 (6 with their mirrors).
+    from tests.test_video import BoardFinder
+
+    class Recording(BoardFinder):
+        batch_size, fixed_batches = 8, fixed
+
+        def __init__(self):
+            super().__init__()
+            self.sizes = []
+
+        def __call__(self, batch):
+            self.sizes.append(len(batch))
+            return super().__call__(batch)
+
+    finder = Recording()
+    seg = Segmenter(finder, finder.info, flip=True)
+    finder.sizes.clear()  # what loading asked of it
+    inputs = [np.full((64, 64, 3), 255, np.float32)] * 11
+    assert len(seg._predict(inputs)) == 11 and len(seg._predict(inputs[:1])) == 1
+    assert finder.sizes == ([16, 16, 2] if fixed else [16, 6, 2])
+
+
 def test_model_thresholds_are_used_unless_overridden(tmp_path):
     path = constant_model(tmp_path / "m.keras")
     assert Segmenter.load(path).thresholds == [0.5] * 4
