@@ -293,12 +293,19 @@ def _box_around(quads, margin, shape):
     return int(x0), int(y0), int(max(x1, x0 + 1)), int(max(y1, y0 + 1))
 
 
+def _past(box, coordinate, axis, shape):
+    """Whether a corner at `coordinate` along `axis` (0: x, 1: y) puts the quad's anti-aliased
+    edge past the box, on a side where the box stops short of the image (`shape`)."""
+    lo, hi, end = box[axis], box[axis + 2], shape[1 - axis]
+    return (coordinate - 2 < lo and lo > 0) or (coordinate + 2 >= hi and hi < end)
+
+
 def _coverage_score(quad, box, gains):
     """The sum of quad_coverage x gain over the box, `gains` being the box's gain raveled."""
     x0, y0, x1, y1 = box
     raster = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    corners = np.round((np.asarray(quad) - 0.5) * 16).astype(np.int32) - [16 * x0, 16 * y0]
-    cv2.fillPoly(raster, [corners.astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    corners = np.round((np.asarray(quad) - 0.5) * 16).astype(np.int32) - np.int32([16 * x0, 16 * y0])
+    cv2.fillPoly(raster, [corners], 255, cv2.LINE_AA, shift=4)
     # One dot product of two vectors (BLAS's, as tensordot's, without its reshaping: a third faster).
     return float(np.dot(raster.astype(np.float32).ravel(), gains))
 
@@ -340,9 +347,7 @@ def refine_quad(prob, quad, level=QUAD_LEVEL, max_side=QUAD_MAX_SIDE):
                     # (a board filling a third of the photo: a third of the work); a trial whose
                     # anti-aliased edge reaches past the box, but not past the photo, scores
                     # both on a wider box.
-                    lo, hi, end = (box[axis], box[axis + 2], small.shape[1 - axis]) if box else (0, 0, 1)
-                    if box is None or not ((trial[corner, axis] - 2 >= lo or lo == 0)
-                                           and (trial[corner, axis] + 2 < hi or hi == end)):
+                    if box is None or _past(box, trial[corner, axis], axis, small.shape):
                         box = _box_around(np.r_[best_quad, trial], 3 + 4 * step, small.shape)
                         gains = np.ascontiguousarray(gain[box[1]:box[3], box[0]:box[2]]).ravel()
                         best = _coverage_score(best_quad, box, gains)
