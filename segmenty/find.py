@@ -553,7 +553,7 @@ def pieces_outline(probs, thresholds, component):
     the photo, filled to their convex hull (a bool mask): the outline of a board that an occluder
     splits in pieces or bites into, where the component's own outline is of one piece, or bent."""
     binary = probs[..., 0] > thresholds[0]
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    _, labels, stats = geometry.components(binary)
     large = 1 + np.nonzero(stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA * binary.size)[0]
     pieces = (np.isin(labels, large) | component).astype(np.uint8)
     outline = np.zeros_like(pieces)

@@ -18,9 +18,21 @@ QUAD_MAX_SIDE = 400  # the quad is refined on probabilities resized to at most t
 
 # ---------------------------------------------------------------- quads from masks
 
+def components(binary):
+    """cv2.connectedComponentsWithStats of a binary image, 8-connected: (count, labels, stats).
+
+    Grana's algorithm, named: in one OpenCV thread, as the worker processes answer, OpenCV's
+    default took 2.6 times as long for the same labels (the bench clip's masks at 640 x 480: 1.9
+    ms against 0.7); with more threads both take about 2 ms of CPU.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(binary.astype(np.uint8), 8, cv2.CV_32S,
+                                                                          cv2.CCL_GRANA)
+    return n, labels, stats
+
+
 def largest_component(binary):
     """(mask of the largest 8-connected component, its area in pixels); (None, 0) when empty."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    n, labels, stats = components(binary)
     if n <= 1:
         return None, 0
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))

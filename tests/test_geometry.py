@@ -4,6 +4,19 @@ import numpy as np
 from segmenty import evaluate, geometry
 
 
+def test_components_are_opencvs_default_ones():
+    # Grana's algorithm is named for speed; the labels, their order and their stats must not change.
+    rng = np.random.default_rng(5)
+    for density in (0.3, 0.6, 0.9):
+        smooth = cv2.GaussianBlur(rng.uniform(0, 1, (90, 120)).astype(np.float32), (0, 0), 2)
+        binary = smooth > np.quantile(smooth, density)  # blobs, a few or many, of all sizes
+        n, labels, stats = geometry.components(binary)
+        default = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+        assert n == default[0] > 2
+        np.testing.assert_array_equal(labels, default[1])
+        np.testing.assert_array_equal(stats, default[2])
+
+
 def test_fit_quad_follows_perspective():
     quad = np.float32([[30, 20], [170, 40], [150, 130], [20, 110]])
     mask = np.zeros((160, 200), np.uint8)
