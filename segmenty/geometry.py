@@ -290,10 +290,12 @@ def _segment_distance(points, a, b):
     return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
 
 
-def quad_coverage(quad, shape):
-    """uint8 H x W raster of a quad, 255 inside, anti-aliased at its edges (corners in pixel-edge coordinates)."""
+def quad_coverage(quad, shape, origin=(0, 0)):
+    """uint8 H x W raster of a quad, 255 inside, anti-aliased at its edges (corners in pixel-edge
+    coordinates); with `origin` (x0, y0), the H x W part of the photo's raster from that pixel on."""
     raster = np.zeros(shape, np.uint8)
-    cv2.fillPoly(raster, [np.round((np.asarray(quad) - 0.5) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    corners = np.round((np.asarray(quad) - 0.5) * 16).astype(np.int32) - np.int32([16 * origin[0], 16 * origin[1]])
+    cv2.fillPoly(raster, [corners], 255, cv2.LINE_AA, shift=4)
     return raster
 
 
@@ -315,9 +317,7 @@ def _past(box, coordinate, axis, shape):
 def _coverage_score(quad, box, gains):
     """The sum of quad_coverage x gain over the box, `gains` being the box's gain raveled."""
     x0, y0, x1, y1 = box
-    raster = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    corners = np.round((np.asarray(quad) - 0.5) * 16).astype(np.int32) - np.int32([16 * x0, 16 * y0])
-    cv2.fillPoly(raster, [corners], 255, cv2.LINE_AA, shift=4)
+    raster = quad_coverage(quad, (y1 - y0, x1 - x0), origin=(x0, y0))
     # One dot product of two vectors (BLAS's, as tensordot's, without its reshaping: a third faster).
     return float(np.dot(raster.astype(np.float32).ravel(), gains))
 
