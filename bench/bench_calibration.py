@@ -2,15 +2,15 @@
 """How much a model's decision threshold moves with the calibration's draw of samples.
 
     python bench/bench_calibration.py --model save.keras --pattern pattern --backgrounds background
-        [--seeds 10] [--count 150] [--work bench_calibration]
+        [--seeds 10] [--count 150] [--medians 3 5 7] [--work bench_calibration]
 
 calibrate_segmenter.py sets the threshold from calibrate.DRAWS independent draws of synthetic
 samples and board-free photos, the median of each draw's own. This bench makes `--seeds` single
 draws of the same model (draw 0 of seeds 0, 1, ...: `count` samples with the pattern, as many
 without, and up to `count` photos each) and prints each draw's thresholds (whole page, and cut in
 brackets; the masks' present weighed as all the draws together weigh it, calibrate.decide_draws),
-then the spread of one draw against that of the median of DRAWS draws, over every way
-of choosing DRAWS of them. Each draw's evidence is kept in --work (about 2 minutes a draw for
+then the spread of one draw against that of the median of k draws (each k of --medians up to
+--seeds; calibrate.DRAWS among them by default), over every way of choosing k of them. Each draw's evidence is kept in --work (about 2 minutes a draw for
 `lite` on a 2-core CPU), so a second run with more seeds only draws the new ones.
 
 It prints figures; it asserts nothing.
@@ -61,10 +61,14 @@ def main():
     p.add_argument("--backgrounds", default="background", help="a background folder without the pattern")
     p.add_argument("--seeds", type=int, default=10, help="single draws to make")
     p.add_argument("--count", type=int, default=calibrate.CALIBRATION_COUNT, help="samples of each kind per draw")
+    p.add_argument("--medians", type=int, nargs="+", default=sorted({3, calibrate.DRAWS, 7}),
+                   help="the k of the medians of k draws to measure (calibrate.DRAWS is what a calibration takes)")
     p.add_argument("--work", default="bench_calibration", help="where each draw's evidence is kept")
     args = p.parse_args()
-    if args.seeds < calibrate.DRAWS:
-        p.error(f"--seeds must be at least calibrate.DRAWS ({calibrate.DRAWS}), received {args.seeds}")
+    if args.seeds < 2:
+        p.error(f"--seeds must be at least 2, received {args.seeds}")
+    if any(k < 1 for k in args.medians):
+        p.error(f"--medians must be positive numbers of draws, received {args.medians}")
     drawn = draws(args)
     # The masks' present weighed as all the draws together would weigh it (calibrate.decide_draws).
     weight = (calibrate.decide_draws(drawn) or {}).get("present_weight", 0.0)
@@ -75,11 +79,16 @@ def main():
           f"({sum(d is None for d in decisions)} without a true find); the masks' present weighed {weight:g}")
     print("  one draw, whole (cut): " + ", ".join(f"{w:.3f} ({c:.3f})" for w, c in single))
     print(f"  one draw:        whole {spread([w for w, _ in single])}; cut {spread([c for _, c in single])}")
-    medians = [calibrate.median_of_draws([decisions[i] for i in chosen], [evidence[i] for i in chosen])
-               for chosen in itertools.combinations(range(args.seeds), calibrate.DRAWS)]
-    medians = [d for d in medians if d is not None]
-    print(f"  median of {calibrate.DRAWS} draws: whole {spread([d['threshold'] for d in medians])}; "
-          f"cut {spread([d['partly']['threshold'] for d in medians])} ({len(medians)} choices)")
+    for k in args.medians:
+        if k > args.seeds:
+            print(f"  median of {k} draws: needs --seeds {k} or more")
+            continue
+        medians = [calibrate.median_of_draws([decisions[i] for i in chosen], [evidence[i] for i in chosen])
+                   for chosen in itertools.combinations(range(args.seeds), k)]
+        medians = [d for d in medians if d is not None]
+        print(f"  median of {k} draws{' (a calibration)' if k == calibrate.DRAWS else ''}: "
+              f"whole {spread([d['threshold'] for d in medians])}; "
+              f"cut {spread([d['partly']['threshold'] for d in medians])} ({len(medians)} choices)")
 
 
 if __name__ == "__main__":

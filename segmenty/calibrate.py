@@ -48,7 +48,11 @@ tiles until calibrate_segmenter.py measures it again):
    moved a chessboard model's threshold from 0.30 to 0.59. Ten draws of the same model ranged
    0.27-0.59 (sd 0.085); medians of three of them 0.31-0.42 (sd 0.03). Pooling three draws into one
    does worse (sd 0.10): the rare candidate is then in the pool, and the cost rule still weighs it
-   against the few true finds near it (bench/bench_calibration.py measures a model's spread).
+   against the few true finds near it. A square grid's draws spread most (a window grid is nearly
+   a copy of it): ten single draws of one model ran 0.41-0.82 (sd 0.145), medians of three sd
+   0.110, of five 0.084, of seven 0.060. Five draws take 5/3 of three's time (about 9 minutes
+   after a 30-minute training) for a quarter less spread (bench/bench_calibration.py measures a
+   model's).
 7. A user may ask a find for another score than 0.5 (Segmenter.load's min_score). What each of
    MIN_SCORES would find and let through on the same draws is kept as "trades" and printed, so
    the cut can be chosen on these samples and photos rather than on the photos it will be judged on.
@@ -79,7 +83,7 @@ FALSE_RATE = 0.01  # ... and beyond those seen, at most this share of false cand
 SCALES = np.geomspace(0.02, 0.5, 40)
 GROUP_TRUE = 5  # choose_by_view: a group with fewer true finds than this ...
 GROUP_FALSE = 10  # ... or false candidates takes the threshold of all of them
-DRAWS = 3  # independent draws of `count` samples each; the thresholds are their medians
+DRAWS = 5  # independent draws of `count` samples each; the thresholds are their medians
 PRESENT_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)  # the masks' present, weighed with the evidence (module docstring, 5)
 MIN_SCORES = (0.2, 0.3, 0.5, 0.7, 0.9)  # the cuts a user may ask of a find (min_score) whose trade is reported
 

@@ -50,7 +50,7 @@ def main():
     step(f"4. {TRAIN_MINUTES} minutes of lite training", exists("save.keras"),
          "train_segmenter.py", "--preset", "lite", "--time-limit", TRAIN_MINUTES, "--steps-per-epoch", 30,
          "--checkpoint", "checkpoint.keras", "--wild", "wild", "--seed", 5,
-         "--decision-samples", 50)  # 3 draws of 50: the time one draw of 150 took; a demo's threshold needn't be settled
+         "--decision-samples", 50)  # 5 draws of 50: a demo's threshold needn't be settled
     step("5. the model on validation samples, scored", exists("scratch/metrics.json"),
          "test_segmenter.py", "save.keras", "validation", "scratch", "--limit", 0, "--truth", "validation.json")
     step("6. the animation of training", exists("animation_000000.gif"), "animate_snapshots.py", 0)

@@ -21,3 +21,4 @@ def test_saved_draws_are_reused_and_one_draw_is_set_against_the_median_of_three(
     assert "one draw:        whole median 0.475, range 0.325-0.925" in out
     # The medians of the four ways to choose three: 0.525, 0.425, 0.425, 0.525.
     assert "median of 3 draws: whole median 0.475, range 0.425-0.525" in out and "(4 choices)" in out
+    assert "median of 5 draws: needs --seeds 5 or more" in out

@@ -146,7 +146,7 @@ def test_each_draw_has_its_own_samples_and_photos_and_the_median_decides(monkeyp
     photos = [f"photo{i}.jpg" for i in range(40)]
     done = []
     segmenter = types.SimpleNamespace(page=types.SimpleNamespace(tiles=8))  # draw_evidence's stand-in needs none
-    d = calibrate.calibrate(segmenter, None, photos, count=10, seed=7,
+    d = calibrate.calibrate(segmenter, None, photos, count=10, seed=7, draws=3,
                             progress=lambda i, n, decision: done.append((i, n, decision["threshold"])))
     assert done == [(1, 3, 0.325), (2, 3, 0.925), (3, 3, 0.525)]
     assert keys == [[7, 104729, 0], [7, 104729, 1], [7, 104729, 2]]
