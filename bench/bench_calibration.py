@@ -2,7 +2,8 @@
 """How much a model's decision threshold moves with the calibration's draw of samples.
 
     python bench/bench_calibration.py --model save.keras --pattern pattern --backgrounds background
-        [--seeds 10] [--count 150] [--medians 3 5 7] [--work bench_calibration]
+        [--seeds 10] [--count 150] [--medians 3 5 7] [--candidate LIKENESS PRESENT [IN_VIEW]]
+        [--work bench_calibration]
 
 calibrate_segmenter.py sets the threshold from calibrate.DRAWS independent draws of synthetic
 samples and board-free photos, the median of each draw's own. This bench makes `--seeds` single
@@ -10,7 +11,10 @@ draws of the same model (draw 0 of seeds 0, 1, ...: `count` samples with the pat
 without, and up to `count` photos each) and prints each draw's thresholds (whole page, and cut in
 brackets; the masks' present weighed as all the draws together weigh it, calibrate.decide_draws),
 then the spread of one draw against that of the median of k draws (each k of --medians up to
---seeds; calibrate.DRAWS among them by default), over every way of choosing k of them. Each draw's evidence is kept in --work (about 2 minutes a draw for
+--seeds; calibrate.DRAWS among them by default), over every way of choosing k of them. With --candidate (a find's `likeness`, `present` and `in_view` from
+results.json, say a false find you saw), it also prints how many of those calibrations would
+find it, each deciding as a calibration does (its own weight of `present`): whether such a find
+passes is then a matter of the draw, and this says how often. Each draw's evidence is kept in --work (about 2 minutes a draw for
 `lite` on a 2-core CPU), so a second run with more seeds only draws the new ones.
 
 It prints figures; it asserts nothing.
@@ -25,7 +29,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from segmenty import calibrate  # noqa: E402
+from segmenty import calibrate, find  # noqa: E402
 
 KEYS = ("true_evidence", "true_in_view", "true_present", "false_evidence", "false_in_view", "false_present", "missed")
 
@@ -63,8 +67,12 @@ def main():
     p.add_argument("--count", type=int, default=calibrate.CALIBRATION_COUNT, help="samples of each kind per draw")
     p.add_argument("--medians", type=int, nargs="+", default=sorted({3, calibrate.DRAWS, 7}),
                    help="the k of the medians of k draws to measure (calibrate.DRAWS is what a calibration takes)")
+    p.add_argument("--candidate", type=float, nargs="+", default=None, metavar="VALUE",
+                   help="LIKENESS PRESENT [IN_VIEW] of a find: how many calibrations would find it (IN_VIEW default 1)")
     p.add_argument("--work", default="bench_calibration", help="where each draw's evidence is kept")
     args = p.parse_args()
+    if args.candidate is not None and len(args.candidate) not in (2, 3):
+        p.error(f"--candidate takes LIKENESS PRESENT [IN_VIEW], received {len(args.candidate)} numbers")
     if args.seeds < 2:
         p.error(f"--seeds must be at least 2, received {args.seeds}")
     if any(k < 1 for k in args.medians):
@@ -89,6 +97,21 @@ def main():
         print(f"  median of {k} draws{' (a calibration)' if k == calibrate.DRAWS else ''}: "
               f"whole {spread([d['threshold'] for d in medians])}; "
               f"cut {spread([d['partly']['threshold'] for d in medians])} ({len(medians)} choices)")
+    if args.candidate is not None:
+        print(candidate_odds(drawn, *args.candidate, ks=[1] + [k for k in args.medians if k <= args.seeds]))
+
+
+def candidate_odds(drawn, likeness, present, in_view=1.0, ks=(1, calibrate.DRAWS)):
+    """In words: the share of the calibrations made of k of the draws (every choice, for each k
+    of `ks`) whose decision finds a candidate with this likeness, present and in_view."""
+    shares = []
+    for k in ks:
+        found = [find.score_of(likeness, d, in_view, present) >= find.FOUND
+                 for chosen in itertools.combinations(range(len(drawn)), k)
+                 for d in [calibrate.decide_draws([drawn[i] for i in chosen])] if d is not None]
+        shares.append(f"{np.mean(found):.2f} of {'single draws' if k == 1 else f'medians of {k}'}")
+    return f"  a candidate of likeness {likeness:g}, present {present:g}, in view {in_view:g} is found by " + \
+        ", ".join(shares)
 
 
 if __name__ == "__main__":

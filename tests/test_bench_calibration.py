@@ -13,7 +13,7 @@ def test_saved_draws_are_reused_and_one_draw_is_set_against_the_median_of_three(
                  true_in_view=[1.0] * 10, true_present=[0.9] * 10, false_evidence=[level] * 20,
                  false_in_view=[1.0] * 20, false_present=[0.9] * 20, missed=5)
     monkeypatch.setattr(sys, "argv", ["bench_calibration.py", "--model", str(tmp_path / "m.keras"), "--seeds", "4",
-                                      "--count", "10", "--work", str(tmp_path)])
+                                      "--count", "10", "--work", str(tmp_path), "--candidate", "0.5", "0.9"])
     bench.main()
     out = capsys.readouterr().out
     assert "0.325 (0.325), 0.925 (0.925), 0.525 (0.525), 0.425 (0.425)" in out
@@ -22,3 +22,5 @@ def test_saved_draws_are_reused_and_one_draw_is_set_against_the_median_of_three(
     # The medians of the four ways to choose three: 0.525, 0.425, 0.425, 0.525.
     assert "median of 3 draws: whole median 0.475, range 0.425-0.525" in out and "(4 choices)" in out
     assert "median of 5 draws: needs --seeds 5 or more" in out
+    # A find of likeness 0.5 passes the draws cut at 0.325 and 0.425, and the medians of three at 0.425.
+    assert "likeness 0.5, present 0.9, in view 1 is found by 0.50 of single draws, 0.50 of medians of 3" in out
