@@ -11,11 +11,15 @@ draws of the same model (draw 0 of seeds 0, 1, ...: `count` samples with the pat
 without, and up to `count` photos each) and prints each draw's thresholds (whole page, and cut in
 brackets; the masks' present weighed as all the draws together weigh it, calibrate.decide_draws),
 then the spread of one draw against that of the median of k draws (each k of --medians up to
---seeds; calibrate.DRAWS among them by default), over every way of choosing k of them. With --candidate (a find's `likeness`, `present` and `in_view` from
-results.json, say a false find you saw), it also prints how many of those calibrations would
-find it, each deciding as a calibration does (its own weight of `present`): whether such a find
-passes is then a matter of the draw, and this says how often. Each draw's evidence is kept in --work (about 2 minutes a draw for
-`lite` on a 2-core CPU), so a second run with more seeds only draws the new ones.
+--seeds; calibrate.DRAWS among them by default), over every way of choosing k of them.
+
+With --candidate (a find's `likeness`, `present` and `in_view` from results.json, say a false
+find you saw), it also prints how many of those calibrations would find it, each deciding as a
+calibration does (with its own weight of `present`): whether a borderline find passes is a
+matter of the draw, and this says how often.
+
+Each draw's evidence is kept in --work (about 2 minutes a draw for `lite` on a 2-core CPU), so a
+second run with more seeds only draws the new ones.
 
 It prints figures; it asserts nothing.
 """

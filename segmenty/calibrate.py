@@ -50,8 +50,8 @@ tiles until calibrate_segmenter.py measures it again):
    does worse (sd 0.10): the rare candidate is then in the pool, and the cost rule still weighs it
    against the few true finds near it. A square grid's draws spread most (a window grid is nearly
    a copy of it): ten single draws of one model ran 0.41-0.82 (sd 0.145), medians of three sd
-   0.110, of five 0.084, of seven 0.060. Five draws take 5/3 of three's time (about 9 minutes
-   after a 30-minute training) for a quarter less spread (bench/bench_calibration.py measures a
+   0.110, of five 0.084, of seven 0.060. Five draws take 5/3 of three's time (6-9 minutes for
+   `lite` on a 2-core CPU) for a quarter less spread (bench/bench_calibration.py measures a
    model's).
 7. A user may ask a find for another score than 0.5 (Segmenter.load's min_score). What each of
    MIN_SCORES would find and let through on the same draws is kept as "trades" and printed, so
