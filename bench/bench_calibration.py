@@ -91,8 +91,9 @@ def main():
           f"({sum(d is None for d in decisions)} without a true find); the masks' present weighed {weight:g}")
     print("  one draw, whole (cut): " + ", ".join(f"{w:.3f} ({c:.3f})" for w, c in single))
     print(f"  one draw:        whole {spread([w for w, _ in single])}; cut {spread([c for _, c in single])}")
+    measurable = [k for k in args.medians if k <= args.seeds]
     for k in args.medians:
-        if k > args.seeds:
+        if k not in measurable:
             print(f"  median of {k} draws: needs --seeds {k} or more")
             continue
         medians = [calibrate.median_of_draws([decisions[i] for i in chosen], [evidence[i] for i in chosen])
@@ -102,7 +103,7 @@ def main():
               f"whole {spread([d['threshold'] for d in medians])}; "
               f"cut {spread([d['partly']['threshold'] for d in medians])} ({len(medians)} choices)")
     if args.candidate is not None:
-        print(candidate_odds(drawn, *args.candidate, ks=[1] + [k for k in args.medians if k <= args.seeds]))
+        print(candidate_odds(drawn, *args.candidate, ks=[1] + measurable))
 
 
 def candidate_odds(drawn, likeness, present, in_view=1.0, ks=(1, calibrate.DRAWS)):
