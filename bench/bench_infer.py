@@ -45,6 +45,11 @@ not used, its overhead would distort the small functions):
               conversions, the bench's loop)
 Before each row's timing, WARMUP frames or photos run through it (the model's first calls, and the
 worker processes' start, a one-off of about half a second). A stage's time is the sum over its calls.
+Each video.run row is followed by where its CPU went, per frame (of its last run): this process's
+CPU (decoding, the model, drawing, writing; all its threads), the model's share of it (the looks it
+took per frame, mirror views and closer looks counted, times what one look costs alone: the model on
+batches of 2 x --batch-size random images), and the worker processes' (the answers; Linux only).
+Their sum bounds the frames/s: cores x 1000 / (CPU ms a frame), however the work is spread.
 On the file path, and in video.run without tracking (a file's frames found 8 at a time), photos
 are decoded, decided and written by several threads at once, so there the stages can add up to
 more than the wall time, and no rest is shown. There, as test_segmenter.py does, --workers
@@ -232,12 +237,88 @@ def time_photos(segmenter, folder, out, timer, limit=0):
 def time_video_run(segmenter, clip, out, track, timer, limit=0):
     from segmenty import video
     timer.reset()
-    done = video.run(segmenter, clip, out, track=track, show=False, limit=limit)
+    counting = segmenter.predictor = CountingPredictor(segmenter.predictor)
+    cpu = CpuClock()
+    try:
+        done = video.run(segmenter, clip, out, track=track, show=False, limit=limit)
+    finally:
+        segmenter.predictor = counting.predictor
+    main_cpu, workers_cpu = cpu.read()
     with open(done["jsonl"]) as f:
         lines = [json.loads(line) for line in f]
     posed = sum(e.get("homography") is not None for e in lines)
     # Without tracking a file's frames are found 8 at a time, side by side: the stages overlap, no rest to tell.
-    return _with_rest(done["frames"], done["seconds"], timer, done["found"], posed, overlapping=not track)
+    result = _with_rest(done["frames"], done["seconds"], timer, done["found"], posed, overlapping=not track)
+    n = max(done["frames"], 1)
+    result["cpu"] = {"main": 1000 * main_cpu / n, "workers": None if workers_cpu is None else 1000 * workers_cpu / n,
+                     "looks": counting.images / n}
+    return result
+
+
+# ---------------------------------------------------------------- where the CPU goes
+
+class CountingPredictor:
+    """A Segmenter's predictor that counts the images it is given: the model's looks per frame,
+    mirror views and closer looks included."""
+
+    def __init__(self, predictor):
+        self.predictor, self.images = predictor, 0
+
+    def __call__(self, batch):
+        self.images += len(batch)
+        return self.predictor(batch)
+
+    def __getattr__(self, name):  # batch_size, fixed_batches, info
+        return getattr(self.predictor, name)
+
+
+def process_cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far, from Linux's /proc; None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # the name, in brackets, may hold spaces
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14 and 15
+
+
+class CpuClock:
+    """CPU seconds since it was made, of this process (all its threads) and of its worker processes
+    (the Segmenter's, alive then and at read(); None where /proc can't tell)."""
+
+    def __init__(self):
+        import multiprocessing
+        self._children = multiprocessing.active_children
+        self._main = time.process_time()
+        self._workers = {p.pid: process_cpu_seconds(p.pid) for p in self._children()}
+
+    def read(self):
+        main = time.process_time() - self._main
+        spent = [(process_cpu_seconds(p.pid), self._workers.get(p.pid)) for p in self._children()]
+        if any(now is None or then is None for now, then in spent):
+            return main, None
+        return main, sum(now - then for now, then in spent)
+
+
+def model_cpu_ms(predictor, image_size, batch, repeats=5):
+    """CPU ms the model takes per image, in batches of `batch` (all of this process's threads)."""
+    import numpy as np
+    images = np.random.default_rng(0).uniform(0, 255, (batch, image_size, image_size, 3)).astype(np.float32)
+    predictor(images)
+    start = time.process_time()
+    for _ in range(repeats):
+        predictor(images)
+    return 1000 * (time.process_time() - start) / (repeats * batch)
+
+
+def cpu_line(cpu, model_ms, cores):
+    """Where a video's CPU went, per frame, and the frames/s it allows on `cores` (see --help)."""
+    looks = f"the model {cpu['looks']:.1f} looks x {model_ms:.1f} = {cpu['looks'] * model_ms:.0f}"
+    if cpu["workers"] is None:
+        return f"CPU ms a frame: this process {cpu['main']:.0f} ({looks}); the workers' not measurable here"
+    total = cpu["main"] + cpu["workers"]
+    return (f"CPU ms a frame: this process {cpu['main']:.0f} ({looks}) + the workers {cpu['workers']:.0f} = "
+            f"{total:.0f}: at most {1000 * cores / total:.1f} frames/s on {cores} cores")
 
 
 def time_track_loop(segmenter, frames, track, timer):
@@ -272,7 +353,8 @@ def _with_rest(n, seconds, timer, found, posed, overlapping=False):
 def repeated(run, repeats):
     runs = [run() for _ in range(repeats)]
     return {"rate": [r["rate"] for r in runs], "ms": {s: [r["ms"].get(s) for r in runs] for s in STAGES + POSE_PARTS},
-            "items": runs[0]["items"], "found": runs[-1]["found"], "posed": runs[-1]["posed"]}
+            "items": runs[0]["items"], "found": runs[-1]["found"], "posed": runs[-1]["posed"],
+            "cpu": runs[-1].get("cpu")}
 
 
 # ---------------------------------------------------------------- printing
@@ -367,6 +449,7 @@ def main():
     timer = StageTimer()
     from segmenty.segmenter import default_workers
     workers = default_workers() if args.workers is None else args.workers
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     print(f"{workers} worker processes pose and decide the file path's photos and video.run's frames without "
           "tracking" if workers else "no worker processes: the file path and video.run without tracking pose and "
           "decide on threads", flush=True)
@@ -418,11 +501,13 @@ def main():
                        f"batch {args.batch_size} (--no-track), model input {segmenter.image_size}" + (f", its first {limit} frames" if limit else ""), "frames")
                 time_track_loop(segmenter, frames[:WARMUP], True, timer)
                 list(segmenter.find_all(frames[:WARMUP], channels="bgr"))  # starts the workers, as for the photos
+                model_ms = model_cpu_ms(segmenter.predictor, segmenter.image_size, 2 * args.batch_size)
                 out = os.path.join(work, "video_out")
                 for track in (True, False):
                     tracking = "tracking" if track else "--no-track"
                     result = repeated(lambda: time_video_run(segmenter, clip, out, track, timer, limit), args.repeats)
                     row(f"  video.run, {tracking}", result, TARGETS.get((kind, preset)))
+                    print(f"{'':{LABEL}s}   {cpu_line(result['cpu'], model_ms, cores)}", flush=True)
                     result = repeated(lambda: time_track_loop(segmenter, frames[:limit or None], track, timer),
                                       args.repeats)
                     row(f"  Segmenter.track loop, {tracking}", result, TARGETS.get((kind, preset)))
