@@ -50,6 +50,8 @@ CPU (decoding, the model, drawing, writing; all its threads), the model's share 
 took per frame, mirror views and closer looks counted, times what one look costs alone: the model on
 batches of 2 x --batch-size random images), and the worker processes' (the answers; Linux only).
 Their sum bounds the frames/s: cores x 1000 / (CPU ms a frame), however the work is spread.
+Each Segmenter.track loop row is followed by how its time is spread over the frames (of its last
+run): the median frame's, and the share of the whole that the slowest tenth of the frames take.
 On the file path, and in video.run without tracking (a file's frames found 8 at a time), photos
 are decoded, decided and written by several threads at once, so there the stages can add up to
 more than the wall time, and no rest is shown. There, as test_segmenter.py does, --workers
@@ -325,15 +327,28 @@ def time_track_loop(segmenter, frames, track, timer):
     """Segmenter.track over frames in memory, looking at the whole frame as video.run does."""
     from segmenty import video
     timer.reset()
-    previous, found, posed = None, 0, 0
+    previous, found, posed, each = None, 0, 0, []
     start = time.perf_counter()
     for index, frame in enumerate(frames):
         whole = not track or index % video.EVERY == 0
+        began = time.perf_counter()
         result = segmenter.track(frame, None if whole else previous, channels="bgr")
+        each.append(time.perf_counter() - began)
         previous = result if result.found else None
         found += result.found
         posed += result.homography is not None
-    return _with_rest(len(frames), time.perf_counter() - start, timer, found, posed)
+    result = _with_rest(len(frames), time.perf_counter() - start, timer, found, posed)
+    result["frames_ms"] = [1000 * t for t in each]
+    return result
+
+
+def slowest_line(frames_ms, share=0.1):
+    """How a loop's time is spread over its frames: the median frame's, and what part of the whole
+    the slowest `share` of the frames take (a few frames that cost ten times the rest are where to look)."""
+    ordered = sorted(frames_ms, reverse=True)
+    slowest = ordered[:max(1, round(share * len(ordered)))]
+    return (f"a frame: median {statistics.median(ordered):.0f} ms; the slowest {len(slowest)} of {len(ordered)} "
+            f"(from {slowest[-1]:.0f} ms) take {100 * sum(slowest) / max(sum(ordered), 1e-9):.0f}% of the time")
 
 
 def _per_item(timer, n):
@@ -354,7 +369,7 @@ def repeated(run, repeats):
     runs = [run() for _ in range(repeats)]
     return {"rate": [r["rate"] for r in runs], "ms": {s: [r["ms"].get(s) for r in runs] for s in STAGES + POSE_PARTS},
             "items": runs[0]["items"], "found": runs[-1]["found"], "posed": runs[-1]["posed"],
-            "cpu": runs[-1].get("cpu")}
+            "cpu": runs[-1].get("cpu"), "frames_ms": runs[-1].get("frames_ms")}
 
 
 # ---------------------------------------------------------------- printing
@@ -511,6 +526,7 @@ def main():
                     result = repeated(lambda: time_track_loop(segmenter, frames[:limit or None], track, timer),
                                       args.repeats)
                     row(f"  Segmenter.track loop, {tracking}", result, TARGETS.get((kind, preset)))
+                    print(f"{'':{LABEL}s}   {slowest_line(result['frames_ms'])}", flush=True)
                 segmenter.close()
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end", flush=True)
     if not args.work:

@@ -23,6 +23,13 @@ def test_the_video_rows_cpu_line_bounds_frames_per_second_by_the_cpu_a_frame_tak
     assert "not measurable" in bench.cpu_line({"main": 40.0, "looks": 3.0, "workers": None}, 10.0, 2)
 
 
+def test_the_slowest_line_says_what_share_of_the_time_the_slowest_tenth_takes():
+    bench = bench_module("bench_infer")
+    line = bench.slowest_line([10.0] * 18 + [100.0, 80.0])
+    assert line == "a frame: median 10 ms; the slowest 2 of 20 (from 80 ms) take 50% of the time"
+    assert "the slowest 1 of 3 (from 9 ms)" in bench.slowest_line([1.0, 9.0, 2.0])
+
+
 def test_the_counting_predictor_counts_images_and_passes_the_rest_through():
     bench = bench_module("bench_infer")
 
