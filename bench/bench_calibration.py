@@ -3,7 +3,7 @@
 
     python bench/bench_calibration.py --model save.keras --pattern pattern --backgrounds background
         [--seeds 10] [--count 150] [--medians 3 5 7] [--candidate LIKENESS PRESENT [IN_VIEW]]
-        [--work bench_calibration]
+        [--costs 10 30 100] [--work bench_calibration]
 
 calibrate_segmenter.py sets the threshold from calibrate.DRAWS independent draws of synthetic
 samples and board-free photos, the median of each draw's own. This bench makes `--seeds` single
@@ -12,6 +12,12 @@ without, and up to `count` photos each) and prints each draw's thresholds (whole
 brackets; the masks' present weighed as all the draws together weigh it, calibrate.decide_draws),
 then the spread of one draw against that of the median of k draws (each k of --medians up to
 --seeds; calibrate.DRAWS among them by default), over every way of choosing k of them.
+
+With --costs (false-find costs to try in place of calibrate.FALSE_FIND_COST), each cost makes
+calibrations of calibrate.DRAWS of the draws (every choice, or 60 of them at random), and each is
+judged on the draws it leaves out: the share of samples with the pattern it finds, and its false
+finds among those draws' false candidates (blank samples and photos). That is the trade a cost
+makes on draws the calibration never saw, measured without a real photo of the pattern.
 
 With --candidate (a find's `likeness`, `present` and `in_view` from results.json, say a false
 find you saw), it also prints how many of those calibrations would find it, each deciding as a
@@ -73,6 +79,9 @@ def main():
                    help="the k of the medians of k draws to measure (calibrate.DRAWS is what a calibration takes)")
     p.add_argument("--candidate", type=float, nargs="+", default=None, metavar="VALUE",
                    help="LIKENESS PRESENT [IN_VIEW] of a find: how many calibrations would find it (IN_VIEW default 1)")
+    p.add_argument("--costs", type=float, nargs="+", default=None, metavar="COST",
+                   help="false-find costs to try in place of calibrate.FALSE_FIND_COST, each judged on the "
+                        "draws a calibration leaves out (needs --seeds above calibrate.DRAWS)")
     p.add_argument("--work", default="bench_calibration", help="where each draw's evidence is kept")
     args = p.parse_args()
     if args.candidate is not None and len(args.candidate) not in (2, 3):
@@ -81,6 +90,9 @@ def main():
         p.error(f"--seeds must be at least 2, received {args.seeds}")
     if any(k < 1 for k in args.medians):
         p.error(f"--medians must be positive numbers of draws, received {args.medians}")
+    if args.costs is not None and (args.seeds <= calibrate.DRAWS or min(args.costs) <= 0):
+        p.error(f"--costs needs positive costs and --seeds above {calibrate.DRAWS} (draws to judge on), "
+                f"received {args.costs} and --seeds {args.seeds}")
     drawn = draws(args)
     # The masks' present weighed as all the draws together would weigh it (calibrate.decide_draws).
     weight = (calibrate.decide_draws(drawn) or {}).get("present_weight", 0.0)
@@ -104,6 +116,51 @@ def main():
               f"cut {spread([d['partly']['threshold'] for d in medians])} ({len(medians)} choices)")
     if args.candidate is not None:
         print(candidate_odds(drawn, *args.candidate, ks=[1] + measurable))
+    if args.costs is not None:
+        print(f"  calibrations of {calibrate.DRAWS} draws, each judged on the {args.seeds - calibrate.DRAWS} "
+              "draws it leaves out (medians over the choices of draws):")
+        for cost in args.costs:
+            print("  " + describe_cost(cost, cost_trade(drawn, cost)))
+
+
+def cost_trade(drawn, cost, k=calibrate.DRAWS, limit=60, seed=0):
+    """Per calibration of k of the draws (every choice, or `limit` of them at random) made with a
+    false find costing `cost` missed ones: (its whole-page threshold, and on the draws it leaves
+    out: the share of true finds it keeps, its false finds, the false candidates there)."""
+    choices = list(itertools.combinations(range(len(drawn)), k))
+    if len(choices) > limit:
+        choices = [choices[i] for i in np.random.default_rng(seed).choice(len(choices), limit, replace=False)]
+    saved, calibrate.FALSE_FIND_COST = calibrate.FALSE_FIND_COST, cost
+    try:
+        rows = []
+        for chosen in choices:
+            decision = calibrate.decide_draws([drawn[i] for i in chosen])
+            if decision is None:
+                continue
+            left = [calibrate.weighed(drawn[i], decision["present_weight"]) for i in range(len(drawn))
+                    if i not in chosen]
+            true_evidence, true_in_view, false_evidence, false_in_view = (
+                np.concatenate([np.asarray(e[i], np.float64) for e in left]) for i in range(4))
+            cut = lambda in_view: np.where(in_view >= find.WHOLE, decision["threshold"],
+                                           decision["partly"]["threshold"])
+            kept = int((true_evidence >= cut(true_in_view)).sum())
+            seen = len(true_evidence) + sum(e[4] for e in left)  # the samples with the pattern posed or missed
+            rows.append((decision["threshold"], kept / max(seen, 1),
+                         int((false_evidence >= cut(false_in_view)).sum()), len(false_evidence)))
+        return rows
+    finally:
+        calibrate.FALSE_FIND_COST = saved
+
+
+def describe_cost(cost, rows):
+    """cost_trade's rows in words."""
+    if not rows:
+        return f"a false find costing {cost:g} missed ones: no calibration had a true find"
+    threshold, recall, false, candidates = (np.asarray(column, np.float64) for column in zip(*rows))
+    return (f"a false find costing {cost:g} missed ones: whole-page threshold median {np.median(threshold):.3f}; "
+            f"left out: finds {np.median(recall):.3f} of the samples with the pattern, "
+            f"{np.median(false):g} false finds of {np.median(candidates):g} candidates "
+            f"(range {false.min():g}-{false.max():g}; {len(rows)} calibrations)")
 
 
 def candidate_odds(drawn, likeness, present, in_view=1.0, ks=(1, calibrate.DRAWS)):
