@@ -3,7 +3,7 @@
 
     python bench/bench_calibration.py --model save.keras --pattern pattern --backgrounds background
         [--seeds 10] [--count 150] [--medians 3 5 7] [--candidate LIKENESS PRESENT [IN_VIEW]]
-        [--costs 10 30 100] [--work bench_calibration]
+        [--costs 10 30 100] [--false-rates 0.01 0.001] [--work bench_calibration]
 
 calibrate_segmenter.py sets the threshold from calibrate.DRAWS independent draws of synthetic
 samples and board-free photos, the median of each draw's own. This bench makes `--seeds` single
@@ -13,11 +13,12 @@ brackets; the masks' present weighed as all the draws together weigh it, calibra
 then the spread of one draw against that of the median of k draws (each k of --medians up to
 --seeds; calibrate.DRAWS among them by default), over every way of choosing k of them.
 
-With --costs (false-find costs to try in place of calibrate.FALSE_FIND_COST), each cost makes
-calibrations of calibrate.DRAWS of the draws (every choice, or 60 of them at random), and each is
-judged on the draws it leaves out: the share of samples with the pattern it finds, and its false
-finds among those draws' false candidates (blank samples and photos). That is the trade a cost
-makes on draws the calibration never saw, measured without a real photo of the pattern.
+With --costs (false-find costs to try in place of calibrate.FALSE_FIND_COST) or --false-rates (in
+place of calibrate.FALSE_RATE), each value makes calibrations of calibrate.DRAWS of the draws
+(every choice, or 60 of them at random), and each is judged on the draws it leaves out: the share
+of samples with the pattern it finds, and its false finds among those draws' false candidates
+(blank samples and photos). That is the trade a setting makes on draws the calibration never
+saw, measured without a real photo of the pattern.
 
 With --candidate (a find's `likeness`, `present` and `in_view` from results.json, say a false
 find you saw), it also prints how many of those calibrations would find it, each deciding as a
@@ -82,6 +83,9 @@ def main():
     p.add_argument("--costs", type=float, nargs="+", default=None, metavar="COST",
                    help="false-find costs to try in place of calibrate.FALSE_FIND_COST, each judged on the "
                         "draws a calibration leaves out (needs --seeds above calibrate.DRAWS)")
+    p.add_argument("--false-rates", type=float, nargs="+", default=None, metavar="RATE",
+                   help="the same for calibrate.FALSE_RATE: the share of the false candidates' normal curve "
+                        "a cut may leave above it")
     p.add_argument("--work", default="bench_calibration", help="where each draw's evidence is kept")
     args = p.parse_args()
     if args.candidate is not None and len(args.candidate) not in (2, 3):
@@ -90,9 +94,11 @@ def main():
         p.error(f"--seeds must be at least 2, received {args.seeds}")
     if any(k < 1 for k in args.medians):
         p.error(f"--medians must be positive numbers of draws, received {args.medians}")
-    if args.costs is not None and (args.seeds <= calibrate.DRAWS or min(args.costs) <= 0):
-        p.error(f"--costs needs positive costs and --seeds above {calibrate.DRAWS} (draws to judge on), "
-                f"received {args.costs} and --seeds {args.seeds}")
+    tried = (args.costs or []) + (args.false_rates or [])
+    if tried and (args.seeds <= calibrate.DRAWS or min(tried) <= 0 or max(args.false_rates or [0]) >= 1):
+        p.error(f"--costs and --false-rates need positive costs, rates under 1, and --seeds above "
+                f"{calibrate.DRAWS} (draws to judge on); received --costs {args.costs}, --false-rates "
+                f"{args.false_rates} and --seeds {args.seeds}")
     drawn = draws(args)
     # The masks' present weighed as all the draws together would weigh it (calibrate.decide_draws).
     weight = (calibrate.decide_draws(drawn) or {}).get("present_weight", 0.0)
@@ -116,21 +122,30 @@ def main():
               f"cut {spread([d['partly']['threshold'] for d in medians])} ({len(medians)} choices)")
     if args.candidate is not None:
         print(candidate_odds(drawn, *args.candidate, ks=[1] + measurable))
-    if args.costs is not None:
+    if args.costs is not None or args.false_rates is not None:
         print(f"  calibrations of {calibrate.DRAWS} draws, each judged on the {args.seeds - calibrate.DRAWS} "
               "draws it leaves out (medians over the choices of draws):")
-        for cost in args.costs:
-            print("  " + describe_cost(cost, cost_trade(drawn, cost)))
+        for cost in args.costs or []:
+            print(f"  a false find costing {cost:g} missed ones (false rate {calibrate.FALSE_RATE:g})"
+                  f"{' (calibrate_segmenter.py)' if cost == calibrate.FALSE_FIND_COST else ''}: "
+                  + describe_cost("", cost_trade(drawn, cost=cost))[2:])
+        for rate in args.false_rates or []:
+            print(f"  false rate {rate:g} (a false find costing {calibrate.FALSE_FIND_COST:g} missed ones)"
+                  f"{' (calibrate_segmenter.py)' if rate == calibrate.FALSE_RATE else ''}: "
+                  + describe_cost("", cost_trade(drawn, false_rate=rate))[2:])
 
 
-def cost_trade(drawn, cost, k=calibrate.DRAWS, limit=60, seed=0):
+def cost_trade(drawn, cost=None, false_rate=None, k=calibrate.DRAWS, limit=60, seed=0):
     """Per calibration of k of the draws (every choice, or `limit` of them at random) made with a
-    false find costing `cost` missed ones: (its whole-page threshold, and on the draws it leaves
-    out: the share of true finds it keeps, its false finds, the false candidates there)."""
+    false find costing `cost` missed ones and at most `false_rate` of the false candidates' normal
+    curve above the cut (None: calibrate's own): (its whole-page threshold, and on the draws it
+    leaves out: the share of true finds it keeps, its false finds, the false candidates there)."""
     choices = list(itertools.combinations(range(len(drawn)), k))
     if len(choices) > limit:
         choices = [choices[i] for i in np.random.default_rng(seed).choice(len(choices), limit, replace=False)]
-    saved, calibrate.FALSE_FIND_COST = calibrate.FALSE_FIND_COST, cost
+    saved = calibrate.FALSE_FIND_COST, calibrate.FALSE_RATE
+    calibrate.FALSE_FIND_COST = saved[0] if cost is None else cost
+    calibrate.FALSE_RATE = saved[1] if false_rate is None else false_rate
     try:
         rows = []
         for chosen in choices:
@@ -149,15 +164,15 @@ def cost_trade(drawn, cost, k=calibrate.DRAWS, limit=60, seed=0):
                          int((false_evidence >= cut(false_in_view)).sum()), len(false_evidence)))
         return rows
     finally:
-        calibrate.FALSE_FIND_COST = saved
+        calibrate.FALSE_FIND_COST, calibrate.FALSE_RATE = saved
 
 
-def describe_cost(cost, rows):
-    """cost_trade's rows in words."""
+def describe_cost(label, rows):
+    """cost_trade's rows in words, after `label` (what was tried)."""
     if not rows:
-        return f"a false find costing {cost:g} missed ones: no calibration had a true find"
+        return f"{label}: no calibration had a true find"
     threshold, recall, false, candidates = (np.asarray(column, np.float64) for column in zip(*rows))
-    return (f"a false find costing {cost:g} missed ones: whole-page threshold median {np.median(threshold):.3f}; "
+    return (f"{label}: whole-page threshold median {np.median(threshold):.3f}; "
             f"left out: finds {np.median(recall):.3f} of the samples with the pattern, "
             f"{np.median(false):g} false finds of {np.median(candidates):g} candidates "
             f"(range {false.min():g}-{false.max():g}; {len(rows)} calibrations)")

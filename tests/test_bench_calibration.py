@@ -34,16 +34,20 @@ def test_each_false_find_cost_is_judged_on_the_draws_a_calibration_leaves_out(tm
                  true_in_view=[1.0] * 10, true_present=[0.9] * 10, false_evidence=[0.0] * 18 + [0.55] * 2,
                  false_in_view=[1.0] * 20, false_present=[0.9] * 20, missed=5)
     monkeypatch.setattr(sys, "argv", ["bench_calibration.py", "--model", str(tmp_path / "m.keras"), "--seeds", "6",
-                                      "--count", "10", "--work", str(tmp_path), "--costs", "1", "10"])
+                                      "--count", "10", "--work", str(tmp_path), "--costs", "1", "10",
+                                      "--false-rates", "0.01", "1e-9"])
     bench.main()
     out = capsys.readouterr().out
     assert "each judged on the 1 draws it leaves out" in out
     # Cheap false finds: the cut goes under the true finds at 0.5 (then up to the false candidates'
     # normal tail, 0.439) and lets both 0.55s through; dear ones: above them, and half the finds go.
-    assert "costing 1 missed ones: whole-page threshold median 0.439; left out: finds 0.667 of the samples with " \
+    assert "costing 1 missed ones (false rate 0.01): whole-page threshold median 0.439; left out: finds 0.667 of the samples with " \
            "the pattern, 2 false finds of 20 candidates (range 2-2; 6 calibrations)" in out
-    assert "costing 10 missed ones: whole-page threshold median 0.575; left out: finds 0.333 of the samples with " \
+    assert "costing 10 missed ones (false rate 0.01) (calibrate_segmenter.py): whole-page threshold median 0.575; left out: finds 0.333 of the samples with " \
            "the pattern, 0 false finds of 20 candidates (range 0-0; 6 calibrations)" in out
+    # A normal curve with almost none of it above the cut: past everything (the true finds' 0.6 too).
+    assert "false rate 1e-09 (a false find costing 10 missed ones): whole-page threshold median 1.0" in out
+    assert "finds 0.000 of the samples" in out
 
 
 def test_costs_need_draws_left_out(tmp_path, monkeypatch):
