@@ -128,11 +128,11 @@ def main():
         for cost in args.costs or []:
             print(f"  a false find costing {cost:g} missed ones (false rate {calibrate.FALSE_RATE:g})"
                   f"{' (calibrate_segmenter.py)' if cost == calibrate.FALSE_FIND_COST else ''}: "
-                  + describe_cost("", cost_trade(drawn, cost=cost))[2:])
+                  + describe_cost(cost_trade(drawn, cost=cost)))
         for rate in args.false_rates or []:
             print(f"  false rate {rate:g} (a false find costing {calibrate.FALSE_FIND_COST:g} missed ones)"
                   f"{' (calibrate_segmenter.py)' if rate == calibrate.FALSE_RATE else ''}: "
-                  + describe_cost("", cost_trade(drawn, false_rate=rate))[2:])
+                  + describe_cost(cost_trade(drawn, false_rate=rate)))
 
 
 def cost_trade(drawn, cost=None, false_rate=None, k=calibrate.DRAWS, limit=60, seed=0):
@@ -167,12 +167,12 @@ def cost_trade(drawn, cost=None, false_rate=None, k=calibrate.DRAWS, limit=60, s
         calibrate.FALSE_FIND_COST, calibrate.FALSE_RATE = saved
 
 
-def describe_cost(label, rows):
-    """cost_trade's rows in words, after `label` (what was tried)."""
+def describe_cost(rows):
+    """cost_trade's rows in words."""
     if not rows:
-        return f"{label}: no calibration had a true find"
+        return "no calibration had a true find"
     threshold, recall, false, candidates = (np.asarray(column, np.float64) for column in zip(*rows))
-    return (f"{label}: whole-page threshold median {np.median(threshold):.3f}; "
+    return (f"whole-page threshold median {np.median(threshold):.3f}; "
             f"left out: finds {np.median(recall):.3f} of the samples with the pattern, "
             f"{np.median(false):g} false finds of {np.median(candidates):g} candidates "
             f"(range {false.min():g}-{false.max():g}; {len(rows)} calibrations)")
