@@ -457,9 +457,7 @@ def pose_from_quad(gray, page, quad, past_border=None):
         # evidence and explains the photo better: a smaller board in view (a chessboard two squares
         # short, the rest behind an occluder) can explain the pixels it covers as well.
         H, shorter = registered_pose(gray, page, pulled_back[1], pose.ECC_LEVELS[:1])
-        if not geometry.degenerate(H, page.area, size) and shorter is not None and (
-                best is None or evidence is None
-                or shorter > evidence and better_explained(gray, page, H, best, True)):
+        if not geometry.degenerate(H, page.area, size) and pulled_back_wins(gray, page, H, shorter, best, evidence):
             best, evidence = H, shorter
     if best is None:
         return None, None
@@ -595,6 +593,19 @@ def most_explaining(gray, page, poses):
         if better_explained(gray, page, poses[i], poses[best], False):
             best = i
     return best
+
+
+def pulled_back_wins(gray, page, H, evidence, cut, cut_evidence):
+    """Whether a page pulled back wholly into view (H, its evidence_for) replaces a cut page's pose
+    (pose_from_quad): where there is no cut pose, or it has no evidence; else only with both more
+    evidence and a better account of the photo (better_explained), since a smaller board in view
+    (a chessboard two squares short, the rest behind an occluder) can explain the pixels it
+    covers as well."""
+    if evidence is None:
+        return False
+    if cut is None or cut_evidence is None:
+        return True
+    return evidence > cut_evidence and better_explained(gray, page, H, cut, True)
 
 
 def better_explained(gray, page, H, other, otherwise):

@@ -205,6 +205,19 @@ def test_a_cut_page_two_squares_off_is_told_apart_by_all_it_explains(chess):
     assert find.better_explained(photo, chess, far, H, True)
 
 
+def test_a_page_pulled_back_into_view_replaces_a_cut_pose_only_with_more_evidence_and_a_better_account(chess):
+    # The two-squares-off page above stands in for a page pulled back: it passes the same corners.
+    H = pose_at(chess, [[-260, 120], [420, 90], [440, 400], [-240, 430]])
+    off = H @ np.float64([[1, 0, 200], [0, 1, 0], [0, 0, 1]])
+    photo = photo_of(chess, H)
+    assert find.pulled_back_wins(photo, chess, H, 0.9, off, 0.8)  # more evidence, and explains the photo better
+    assert not find.pulled_back_wins(photo, chess, off, 0.9, H, 0.8)  # more evidence, but explains it worse
+    assert not find.pulled_back_wins(photo, chess, H, 0.7, off, 0.8)  # explains it better, but less evidence
+    assert find.pulled_back_wins(photo, chess, off, 0.5, None, None)  # nothing else posed: it stands
+    assert find.pulled_back_wins(photo, chess, off, 0.5, H, None)
+    assert not find.pulled_back_wins(photo, chess, H, None, off, 0.8)  # no evidence: never
+
+
 def square_grid(tmp_path):
     """A page of the user's own: a 3 x 4 grid of squares on white paper, its margin narrower than
     its gaps, which OpenCV's chessboard detector can't place."""
