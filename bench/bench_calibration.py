@@ -156,12 +156,11 @@ def cost_trade(drawn, cost=None, false_rate=None, k=calibrate.DRAWS, limit=60, s
                     if i not in chosen]
             true_evidence, true_in_view, false_evidence, false_in_view = (
                 np.concatenate([np.asarray(e[i], np.float64) for e in left]) for i in range(4))
-            cut = lambda in_view: np.where(in_view >= find.WHOLE, decision["threshold"],
-                                           decision["partly"]["threshold"])
-            kept = int((true_evidence >= cut(true_in_view)).sum())
-            seen = len(true_evidence) + sum(e[4] for e in left)  # the samples with the pattern posed or missed
-            rows.append((decision["threshold"], kept / max(seen, 1),
-                         int((false_evidence >= cut(false_in_view)).sum()), len(false_evidence)))
+            # What the calibration reports of its own draws (recall over the samples posed or missed).
+            outcome = calibrate._outcome(true_evidence, true_in_view, false_evidence, false_in_view,
+                                         sum(e[4] for e in left), decision["threshold"],
+                                         decision["partly"]["threshold"])
+            rows.append((decision["threshold"], outcome["recall"], outcome["false_finds"], len(false_evidence)))
         return rows
     finally:
         calibrate.FALSE_FIND_COST, calibrate.FALSE_RATE = saved

@@ -453,9 +453,6 @@ def pose_from_quad(gray, page, quad, past_border=None):
         judged = [c for c in registered if c[2] is not None] or registered[:1]
         _, best, evidence = judged[most_explaining(gray, page, [c[1] for c in judged]) if cut else 0]
     if pulled_back[0] > -np.inf:
-        # The page pulled back, wholly in view, replaces the cut page only where it both has more
-        # evidence and explains the photo better: a smaller board in view (a chessboard two squares
-        # short, the rest behind an occluder) can explain the pixels it covers as well.
         H, shorter = registered_pose(gray, page, pulled_back[1], pose.ECC_LEVELS[:1])
         if not geometry.degenerate(H, page.area, size) and pulled_back_wins(gray, page, H, shorter, best, evidence):
             best, evidence = H, shorter
