@@ -245,7 +245,7 @@ def _fixed(points):
 
 
 UNIT_SQUARE = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]])
-STRUCTURES = ("tiles", "brick", "windows", "keys", "shelves")
+STRUCTURES = ("tiles", "brick", "windows", "keys", "shelves", "print")
 
 
 def _cells(nx, ny):
@@ -336,11 +336,60 @@ def _shelves(s, rng):
 
 _STRUCTURE_PARTS = {"tiles": _tiles, "brick": _brick, "windows": _windows, "keys": _keys, "shelves": _shelves}
 
+FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
+         cv2.FONT_HERSHEY_PLAIN)
+_LETTERS = np.array(list("etaoinshrdlcumwfgypbvkjxqz"))
+_LETTER_ODDS = np.float64([12, 9, 8, 7.5, 7, 6.7, 6.3, 6, 6, 4.3, 4, 2.8, 2.8, 2.4, 2.4, 2.2, 2, 2, 2, 1.5, 1, .8, .2, .2, .1, .1])
+
+
+def _typeset(s, rng, line_px):
+    """A page of print: a uint8 image of `cells[1]` lines of line_px, `aspect` times as wide as tall, 255 ink.
+
+    Letters at English frequencies, each a space instead with p = 0.2 (words of 4 on average), fill
+    each line of each column inside a margin of `margin` (share of the width); a paragraph ends
+    after a line with p = 0.15, U(0.2, 0.9) of a line long, and a blank line follows it with p = 0.5.
+    """
+    columns, lines = s["cells"]
+    height = lines * line_px
+    width = max(8, int(round(height * s["aspect"])))
+    font, ink = FONTS[s["font"]], np.zeros((height, width), np.uint8)
+    scale = cv2.getFontScaleFromHeight(font, max(2, int(line_px * s["x_height"])), s["stroke"])
+    letter = cv2.getTextSize("etaoin shrdlu", font, scale, s["stroke"])[0][0] / 13  # one letter's mean width
+    left, gutter = s["margin"] * width, 0.05 * width
+    column = (width - 2 * left - (columns - 1) * gutter) / columns
+    odds = _LETTER_ODDS / _LETTER_ODDS.sum()
+    for c in range(columns):
+        line = 0
+        while line < lines:
+            ends = rng.random() < 0.15
+            n = int(column / letter * (rng.uniform(0.2, 0.9) if ends else 1.0))
+            text = np.where(rng.random(n) < 0.2, " ", rng.choice(_LETTERS, n, p=odds))
+            origin = (int(left + c * (column + gutter)), int((line + 0.75) * line_px))
+            cv2.putText(ink, "".join(text).strip(), origin, font, scale, 255, s["stroke"], cv2.LINE_AA)
+            line += 2 if ends and rng.random() < 0.5 else 1
+    return ink
+
+
+def _print_layer(image, s, rng, M):
+    """image with a page of print on the plane that M maps the unit square to; see draw_structure."""
+    corners = np.float32(s["corners"])
+    shown = max(np.linalg.norm(corners[1] - corners[0]), np.linalg.norm(corners[2] - corners[3]))  # its width
+    # Typeset at about twice the line height it is seen at (but 12-32 px): smooth, and cheap for a page far off.
+    line_px = int(np.clip(2 * shown / s["aspect"] / s["cells"][1], 12, 32))
+    ink = _typeset(s, rng, line_px)
+    h, w = ink.shape
+    size = image.shape[0]
+    to_unit = np.float64([[1 / w, 0, 0], [0, 1 / h, 0], [0, 0, 1]])
+    seen = cv2.warpPerspective(ink, M @ to_unit, (size, size), flags=cv2.INTER_LINEAR)[..., None] / np.float32(255)
+    layer = image.copy()
+    cv2.fillConvexPoly(layer, _fixed(corners), np.clip(s["colors"][0], 0, 255).tolist(), cv2.LINE_AA, shift=4)
+    return np.clip(layer + seen * (np.float32(s["colors"][1]) - layer), 0, 255).astype(np.uint8)
+
 
 def draw_structure(image, s):
     """Draw a regular structure on a plane in perspective, with texture and light, in place.
 
-    Each kind is rectangles on the plane's unit square, filled in turn over a base colour:
+    Each kind but print is rectangles on the plane's unit square, filled in turn over a base colour:
 
         tiles    cells nx x ny, grout `gap` (share of a cell) in colors[2]; tiles colors[0], or
                  with `checker` colors[0] and colors[1] in turn
@@ -353,6 +402,10 @@ def draw_structure(image, s):
         shelves  nx compartments x ny shelves, boards `board` (share of a shelf) in colors[2],
                  back panel half colors[0]; books U(0.04, 0.15) of a compartment wide,
                  U(0.55, 0.95) of its height tall, each of colour U(20, 230)
+        print    not rectangles: a page of nx columns x ny lines of print (_typeset), ink
+                 colors[1] on paper colors[0], in `font` (an index into FONTS), letters
+                 `x_height` of a line tall, strokes `stroke` px; `aspect` is the page's
+                 width over its height
 
     Tiles, bricks and keys vary by N(0, jitter) per channel each. The whole plane is then
     multiplied by a light field: 1 + light . (position in the frame - 0.5), times a mottling
@@ -366,16 +419,19 @@ def draw_structure(image, s):
     """
     size = image.shape[0]
     rng = np.random.default_rng(s["seed"])
-    rects, colors, base = _STRUCTURE_PARTS[s["kind"]](s, rng)
     M = cv2.getPerspectiveTransform(UNIT_SQUARE, np.float32(s["corners"]))
     plane = _fixed(s["corners"])
-    layer = image.copy()
-    cv2.fillConvexPoly(layer, plane, np.clip(base, 0, 255).tolist(), cv2.LINE_AA, shift=4)
-    corners = np.stack([rects[:, [0, 1]], rects[:, [2, 1]], rects[:, [2, 3]], rects[:, [0, 3]]], 1)
-    quads = cv2.perspectiveTransform(np.float32(corners).reshape(-1, 1, 2), M).reshape(-1, 4, 2)
-    visible = np.all(quads.max(1) > -1, 1) & np.all(quads.min(1) < size, 1)
-    for quad, color in zip(_fixed(quads[visible]), np.clip(colors[visible], 0, 255).tolist()):
-        cv2.fillConvexPoly(layer, quad, color, cv2.LINE_AA, shift=4)
+    if s["kind"] == "print":
+        layer = _print_layer(image, s, rng, M)
+    else:
+        rects, colors, base = _STRUCTURE_PARTS[s["kind"]](s, rng)
+        layer = image.copy()
+        cv2.fillConvexPoly(layer, plane, np.clip(base, 0, 255).tolist(), cv2.LINE_AA, shift=4)
+        corners = np.stack([rects[:, [0, 1]], rects[:, [2, 1]], rects[:, [2, 3]], rects[:, [0, 3]]], 1)
+        quads = cv2.perspectiveTransform(np.float32(corners).reshape(-1, 1, 2), M).reshape(-1, 4, 2)
+        visible = np.all(quads.max(1) > -1, 1) & np.all(quads.min(1) < size, 1)
+        for quad, color in zip(_fixed(quads[visible]), np.clip(colors[visible], 0, 255).tolist()):
+            cv2.fillConvexPoly(layer, quad, color, cv2.LINE_AA, shift=4)
     region = np.zeros((size, size), np.uint8)
     cv2.fillConvexPoly(region, plane, 1, shift=4)
     t = np.arange(size, dtype=np.float32) / size - 0.5

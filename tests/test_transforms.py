@@ -96,6 +96,7 @@ def test_structures_stay_on_their_plane(kind):
     s = {"kind": kind, "cells": (6, 4), "colors": np.float64([[200, 60, 40], [40, 200, 60], [90, 90, 90]]),
          "jitter": 10.0, "texture": 0.1, "light": np.float64([0.3, -0.2]), "seed": 5, "gap": 0.1, "checker": True,
          "fill": (0.5, 0.6), "mullions": True, "stagger": 0.25, "board": 0.1,
+         "font": 1, "x_height": 0.5, "stroke": 2, "margin": 0.05, "aspect": 0.8,
          "corners": np.float32([[10, 12], [50, 8], [54, 40], [12, 50]])}
     image = np.zeros((64, 64, 3), np.uint8)
     transforms.draw_structure(image, s)
@@ -104,3 +105,15 @@ def test_structures_stay_on_their_plane(kind):
     grown = cv2.dilate(plane, np.ones((3, 3), np.uint8)).astype(bool)
     assert not image[~grown].any() and (image[plane.astype(bool)].max(-1) > 0).mean() > 0.95
     assert len(np.unique(image[plane.astype(bool)].reshape(-1, 3), axis=0)) > 20  # elements, texture and light
+
+
+def test_print_is_dark_lines_on_light_paper():
+    s = {"kind": "print", "cells": (1, 12), "colors": np.float64([[230, 225, 220], [30, 30, 40], [230, 225, 220]]),
+         "texture": 0.0, "light": np.float64([0.0, 0.0]), "seed": 2, "font": 0, "x_height": 0.5, "stroke": 1,
+         "margin": 0.05, "aspect": 1.0, "corners": np.float32([[0, 0], [127, 0], [127, 127], [0, 127]])}
+    image = np.zeros((128, 128, 3), np.uint8)
+    transforms.draw_structure(image, s)
+    g = image.mean(-1)
+    assert np.median(g) > 200 and 0.02 < (g < 128).mean() < 0.4  # mostly paper, some ink
+    rows = (g < 128).mean(1)
+    assert (rows < 0.01).mean() > 0.3  # the gaps between the lines stay paper

@@ -23,7 +23,7 @@ same at 128 and at 256; U = uniform, N = normal, logU = log-uniform):
 - the scene: a background zoomed U(1, 2.5) at a random place, mirrored with p = 0.5, brightness
   U(0.4, 1.1); a reflection (the original's overlay) with p = 0.5, of weight U(0, 0.35).
 - regular structures behind the page, p = 0.4 (board-free photos full of them are where false
-  finds come from), one of tiles, brick, windows of a facade, keys, shelves with equal odds
+  finds come from), one of tiles, brick, windows of a facade, keys, shelves, print with equal odds
   (transforms.draw_structure draws them): a plane whose longer side spans U(1, 3) of the frame,
   seen with a focal length U(0.7, 2.2) S, tilted N(0, 25) degrees (clipped to 60), centred at
   S (0.5 + U(-0.3, 0.3)), upright (turn N(0, 6) degrees) except tiles and keys (any turn);
@@ -37,6 +37,10 @@ same at 128 and at 256; U = uniform, N = normal, logU = log-uniform):
     keys     U{10..15} keys a row, U{4..6} rows, gaps U(0.08, 0.2) of a key, each row
              U(0, 0.5) keys along
     shelves  U{1..4} compartments x U{3..7} shelves of aspect U(0.8, 2.5); boards U(0.05, 0.15)
+    print    a page of U{4..40} lines of print in 1 column or, p = 0.3, 2, its width U(0.6, 1.6) of
+             its height; ink and paper as the pattern's page (below), each channel U(-15, 15) off
+             the grey; one of OpenCV's 5 Hershey fonts, letters U(0.35, 0.6) of a line tall,
+             strokes U{1..3} px at 32 px a line; margins U(0.03, 0.15) of the width
 - the pattern's own distractors, p = 0.4, drawn behind the page (which hides what it covers):
   what the model must not take for the pattern. Each is printed as the page is and lies on its
   own paper (U(0.02, 0.2) of its side on each side), posed as a page is, but with its longer
@@ -224,9 +228,18 @@ def sample_structure(rng, size):
     elif kind == "keys":
         cells, cell_aspect = (int(rng.integers(10, 16)), int(rng.integers(4, 7))), 1.0
         s.update(gap=rng.uniform(0.08, 0.2), stagger=rng.uniform(0, 0.5))
-    else:
+    elif kind == "shelves":
         cells, cell_aspect = (int(rng.integers(1, 5)), int(rng.integers(3, 8))), rng.uniform(0.8, 2.5)
         s.update(board=rng.uniform(0.05, 0.15))
+    else:
+        cells = (1 + int(_pick(rng, 0.3)), int(rng.integers(4, 41)))
+        aspect = rng.uniform(0.6, 1.6)
+        cell_aspect = aspect * cells[1] / cells[0]  # the page's aspect, whatever its columns and lines
+        ink = rng.uniform(0, 90)
+        paper = rng.uniform(max(150, ink + 60), 255)  # printed as the pattern's page is
+        s.update(colors=np.clip(np.float64([[paper], [ink], [paper]]) + rng.uniform(-15, 15, (3, 3)), 0, 255),
+                 font=int(rng.integers(len(transforms.FONTS))), x_height=rng.uniform(0.35, 0.6),
+                 stroke=int(rng.integers(1, 4)), margin=rng.uniform(0.03, 0.15), aspect=aspect)
     s["cells"] = cells
     across = cells[0] + 1 if kind == "keys" else cells[0]  # a keyboard's rows are a key longer: their stagger
     pose = {"focal": size * rng.uniform(0.7, 2.2), "extent": rng.uniform(1, 3),
