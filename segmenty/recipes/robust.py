@@ -40,7 +40,7 @@ same at 128 and at 256; U = uniform, N = normal, logU = log-uniform):
     print    a page of U{4..40} lines of print in 1 column or, p = 0.3, 2, its width U(0.6, 1.6) of
              its height; ink and paper as the pattern's page (below), each channel U(-15, 15) off
              the grey; one of OpenCV's 5 Hershey fonts, letters U(0.35, 0.6) of a line tall,
-             strokes U{1..3} px at 32 px a line; margins U(0.03, 0.15) of the width
+             strokes U{1..3} px where it is typeset (12-32 px a line); margins U(0.03, 0.15) of the width
 - the pattern's own distractors, p = 0.4, drawn behind the page (which hides what it covers):
   what the model must not take for the pattern. Each is printed as the page is and lies on its
   own paper (U(0.02, 0.2) of its side on each side), posed as a page is, but with its longer
