@@ -143,27 +143,19 @@ def cost_trade(drawn, cost=None, false_rate=None, k=calibrate.DRAWS, limit=60, s
     choices = list(itertools.combinations(range(len(drawn)), k))
     if len(choices) > limit:
         choices = [choices[i] for i in np.random.default_rng(seed).choice(len(choices), limit, replace=False)]
-    saved = calibrate.FALSE_FIND_COST, calibrate.FALSE_RATE
-    calibrate.FALSE_FIND_COST = saved[0] if cost is None else cost
-    calibrate.FALSE_RATE = saved[1] if false_rate is None else false_rate
-    try:
-        rows = []
-        for chosen in choices:
-            decision = calibrate.decide_draws([drawn[i] for i in chosen])
-            if decision is None:
-                continue
-            left = [calibrate.weighed(drawn[i], decision["present_weight"]) for i in range(len(drawn))
-                    if i not in chosen]
-            true_evidence, true_in_view, false_evidence, false_in_view = (
-                np.concatenate([np.asarray(e[i], np.float64) for e in left]) for i in range(4))
-            # What the calibration reports of its own draws (recall over the samples posed or missed).
-            outcome = calibrate._outcome(true_evidence, true_in_view, false_evidence, false_in_view,
-                                         sum(e[4] for e in left), decision["threshold"],
-                                         decision["partly"]["threshold"])
-            rows.append((decision["threshold"], outcome["recall"], outcome["false_finds"], len(false_evidence)))
-        return rows
-    finally:
-        calibrate.FALSE_FIND_COST, calibrate.FALSE_RATE = saved
+    rows = []
+    for chosen in choices:
+        decision = calibrate.decide_draws([drawn[i] for i in chosen], cost=cost, false_rate=false_rate)
+        if decision is None:
+            continue
+        left = [calibrate.weighed(drawn[i], decision["present_weight"]) for i in range(len(drawn)) if i not in chosen]
+        true_evidence, true_in_view, false_evidence, false_in_view = (
+            np.concatenate([np.asarray(e[i], np.float64) for e in left]) for i in range(4))
+        # What the calibration reports of its own draws (recall over the samples posed or missed).
+        outcome = calibrate._outcome(true_evidence, true_in_view, false_evidence, false_in_view,
+                                     sum(e[4] for e in left), decision["threshold"], decision["partly"]["threshold"])
+        rows.append((decision["threshold"], outcome["recall"], outcome["false_finds"], len(false_evidence)))
+    return rows
 
 
 def describe_cost(rows):

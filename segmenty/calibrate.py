@@ -103,15 +103,18 @@ def quad_iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
-def choose(true_evidence, false_evidence, missed_anyway=0):
+def choose(true_evidence, false_evidence, missed_anyway=0, cost=None, false_rate=None):
     """{"threshold", "scale", ...} from the evidence of true finds and of false ones (see the module
-    docstring); None without a true find.
+    docstring); None without a true find. `cost` and `false_rate`, where given, replace
+    FALSE_FIND_COST and FALSE_RATE (bench/bench_calibration.py tries others).
 
     The cuts tried lie halfway between neighbouring evidence values; of equally good ones, the
     middle one, which leaves the widest margin on both sides. It is then raised, if need be, to
-    the false candidates' mean plus as many standard deviations as leave FALSE_RATE of a normal
+    the false candidates' mean plus as many standard deviations as leave `false_rate` of a normal
     curve above it.
     """
+    cost = FALSE_FIND_COST if cost is None else cost
+    false_rate = FALSE_RATE if false_rate is None else false_rate
     true_evidence = np.sort(np.asarray(true_evidence, np.float64))
     false_evidence = np.sort(np.asarray(false_evidence, np.float64))
     if not len(true_evidence):
@@ -120,11 +123,11 @@ def choose(true_evidence, false_evidence, missed_anyway=0):
     cuts = np.r_[values[0] - 0.01, (values[1:] + values[:-1]) / 2, values[-1] + 0.01]
     missed = np.searchsorted(true_evidence, cuts)  # true finds below each cut
     false = len(false_evidence) - np.searchsorted(false_evidence, cuts)  # false ones at or above it
-    costs = missed + FALSE_FIND_COST * false
+    costs = missed + cost * false
     best = cuts[costs == costs.min()]
     threshold = float(best[len(best) // 2])
     if len(false_evidence) >= 2:
-        tail = false_evidence.mean() + statistics.NormalDist().inv_cdf(1 - FALSE_RATE) * false_evidence.std()
+        tail = false_evidence.mean() + statistics.NormalDist().inv_cdf(1 - false_rate) * false_evidence.std()
         threshold = max(threshold, float(tail))
     evidence = np.r_[true_evidence, false_evidence]
     label = np.r_[np.ones(len(true_evidence)), np.zeros(len(false_evidence))]
@@ -140,12 +143,14 @@ def choose(true_evidence, false_evidence, missed_anyway=0):
             "false_finds": int((false_evidence >= threshold).sum())}
 
 
-def choose_by_view(true_evidence, true_in_view, false_evidence, false_in_view, missed_anyway=0):
+def choose_by_view(true_evidence, true_in_view, false_evidence, false_in_view, missed_anyway=0,
+                   cost=None, false_rate=None):
     """choose()'s dict for pages wholly in view (in_view >= find.WHOLE), with "partly": the
     threshold and scale for pages partly out of the photo (see the module docstring); the counts
-    ("true_finds", "recall", ...) are over both. None without a true find."""
+    ("true_finds", "recall", ...) are over both. None without a true find. `cost` and `false_rate`
+    as choose() takes them."""
     true_evidence, false_evidence = np.asarray(true_evidence, np.float64), np.asarray(false_evidence, np.float64)
-    every = choose(true_evidence, false_evidence, missed_anyway)
+    every = choose(true_evidence, false_evidence, missed_anyway, cost, false_rate)
     if every is None:
         return None
     whole_true = np.asarray(true_in_view, np.float64) >= WHOLE
@@ -154,7 +159,7 @@ def choose_by_view(true_evidence, true_in_view, false_evidence, false_in_view, m
     def group(true_here, false_here):
         if true_here.sum() < GROUP_TRUE or false_here.sum() < GROUP_FALSE:
             return every
-        return choose(true_evidence[true_here], false_evidence[false_here])
+        return choose(true_evidence[true_here], false_evidence[false_here], cost=cost, false_rate=false_rate)
     whole, partly = group(whole_true, whole_false), group(~whole_true, ~whole_false)
     partly = {"threshold": max(partly["threshold"], whole["threshold"]), "scale": partly["scale"]}
     return {**every, "threshold": whole["threshold"], "scale": whole["scale"], "partly": partly,
@@ -182,18 +187,19 @@ def weighed(evidence, weight):
     return cut(true_evidence, true_present), true_in_view, cut(false_evidence, false_present), false_in_view, missed
 
 
-def decide_draws(evidence, weights=PRESENT_WEIGHTS):
+def decide_draws(evidence, weights=PRESENT_WEIGHTS, cost=None, false_rate=None):
     """The decision of the draws' evidence (draw_evidence's 7-tuples): median_of_draws at the weight
     of `weights` (the first of which is 0) that costs least, where it saves more than counting's
-    noise (module docstring, 5), with it as "present_weight"; None if no draw had a true find."""
+    noise (module docstring, 5), with it as "present_weight"; None if no draw had a true find.
+    `cost` and `false_rate` as choose() takes them."""
     decisions, costs, weighed_evidence = [], [], []
     for weight in weights:
         each = [weighed(e, weight) for e in evidence]
-        decision = median_of_draws([choose_by_view(*e) for e in each], each)
+        decision = median_of_draws([choose_by_view(*e, cost=cost, false_rate=false_rate) for e in each], each)
         if decision is None:
             return None
         decisions.append({**decision, "present_weight": weight})
-        costs.append(sum(_cost(e, decision) for e in each))
+        costs.append(sum(_cost(e, decision, cost) for e in each))
         weighed_evidence.append(each)
     best = int(np.argmin(costs))  # the first of equals: the smaller weight
     if best == 0 or costs[0] - costs[best] <= np.sqrt(costs[0]):
@@ -223,15 +229,16 @@ def trades(decision, evidence):
     return rows
 
 
-def _cost(evidence, decision):
-    """Missed true finds + FALSE_FIND_COST x false finds of one draw (choose_by_view's arguments)
+def _cost(evidence, decision, cost=None):
+    """Missed true finds + `cost` x false finds of one draw (choose_by_view's arguments)
     at a decision's thresholds."""
+    cost = FALSE_FIND_COST if cost is None else cost
     true_evidence, true_in_view, false_evidence, false_in_view, _ = evidence
     whole, partly = decision["threshold"], decision["partly"]["threshold"]
     true_cut = np.where(np.asarray(true_in_view) >= WHOLE, whole, partly)
     false_cut = np.where(np.asarray(false_in_view) >= WHOLE, whole, partly)
     return int((np.asarray(true_evidence) < true_cut).sum()) + \
-        FALSE_FIND_COST * int((np.asarray(false_evidence) >= false_cut).sum())
+        cost * int((np.asarray(false_evidence) >= false_cut).sum())
 
 
 def median_of_draws(decisions, evidence):

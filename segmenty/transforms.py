@@ -370,7 +370,7 @@ def _typeset(s, rng, line_px):
     return ink
 
 
-def _print_layer(image, s, rng, M):
+def _print_layer(image, s, rng, M, plane):
     """image with a page of print on the plane that M maps the unit square to; see draw_structure."""
     corners = np.float32(s["corners"])
     shown = max(np.linalg.norm(corners[1] - corners[0]), np.linalg.norm(corners[2] - corners[3]))  # its width
@@ -382,7 +382,7 @@ def _print_layer(image, s, rng, M):
     to_unit = np.float64([[1 / w, 0, 0], [0, 1 / h, 0], [0, 0, 1]])
     seen = cv2.warpPerspective(ink, M @ to_unit, (size, size), flags=cv2.INTER_LINEAR)[..., None] / np.float32(255)
     layer = image.copy()
-    cv2.fillConvexPoly(layer, _fixed(corners), np.clip(s["colors"][0], 0, 255).tolist(), cv2.LINE_AA, shift=4)
+    cv2.fillConvexPoly(layer, plane, np.clip(s["colors"][0], 0, 255).tolist(), cv2.LINE_AA, shift=4)
     return np.clip(layer + seen * (np.float32(s["colors"][1]) - layer), 0, 255).astype(np.uint8)
 
 
@@ -422,7 +422,7 @@ def draw_structure(image, s):
     M = cv2.getPerspectiveTransform(UNIT_SQUARE, np.float32(s["corners"]))
     plane = _fixed(s["corners"])
     if s["kind"] == "print":
-        layer = _print_layer(image, s, rng, M)
+        layer = _print_layer(image, s, rng, M, plane)
     else:
         rects, colors, base = _STRUCTURE_PARTS[s["kind"]](s, rng)
         layer = image.copy()
