@@ -84,6 +84,9 @@ EXTENSIONS = np.geomspace(0.05, 3.0, 12)
 # view, a grid pulled back and turned can pass as well as the page it cuts short), and the best of
 # them replaces the cut page's pose only with more evidence (pose_from_quad).
 RETRACTIONS = -EXTENSIONS[:6]
+# A cut page's candidates registered, best first by their match in view: on held-out synthetic cut
+# pages (bench_pose.py --model), registering all of them found no more boards than the best three.
+CUT_REGISTERED = 3
 REGISTERED = 2  # of the turns tried, at most this many of the best are registered before one is chosen
 CLEAR_FIT = 0.9  # ... the next one only if the best one's evidence (evidence_for) is under this
 # The page's corners away from the photo's border are where the mask says, within its error (a few
@@ -372,10 +375,10 @@ def pose_from_quad(gray, page, quad, past_border=None):
     too, one cut side after the other, and pages pulled back short of it that end wholly in view
     (a mask spilled to the border: RETRACTIONS). Where given, `past_border`
     (geometry.pages_past_border: whole pages built from the page's own edges in view) compete
-    with those: each turn's best of each is registered, and the one that explains the photo best
-    is chosen. The best page pulled back, of all turns, replaces it only where it has more evidence
-    and explains the photo better. A cut page's trials are ranked at COARSE_SIDE, and only the
-    FINER best of each kind are fitted again at TURN_SIDE.
+    with those: of each turn's best of each, the CUT_REGISTERED best are registered, and the one
+    that explains the photo best is chosen. The best page pulled back, of all turns, replaces it
+    only where it has more evidence and explains the photo better. A cut page's trials are ranked
+    at COARSE_SIDE, and only the FINER best of each kind are fitted again at TURN_SIDE.
     """
     quad = np.asarray(quad, np.float64)
     size = (gray.shape[1], gray.shape[0])
@@ -433,14 +436,14 @@ def pose_from_quad(gray, page, quad, past_border=None):
                 candidates.append((value, k, H))
     # A regular pattern turned and moved by one period can look almost right: unless the best
     # turn, registered, explains the photo nearly perfectly, the next best is registered too and
-    # the one with the better evidence wins. A cut page's candidates are all registered: judged
-    # on the part in view, a page a row off passes the median tile as well as the right one, so
-    # the one that explains the photo best wins (most_explaining).
+    # the one with the better evidence wins. A cut page's best CUT_REGISTERED candidates are all
+    # registered: judged on the part in view, a page a row off passes the median tile as well as
+    # the right one, so the one that explains the photo best wins (most_explaining).
     registered = []
     # A cut page's candidates are registered at the coarse level only, which tells them apart; the
     # one chosen is registered at the finer levels afterwards (most of the cost is in the fine level).
     levels = pose.ECC_LEVELS[:1] if cut else registration_levels(page)
-    for _, _, H in sorted(candidates, key=lambda c: -c[0])[:None if cut else REGISTERED]:
+    for _, _, H in sorted(candidates, key=lambda c: -c[0])[:CUT_REGISTERED if cut else REGISTERED]:
         H, evidence = registered_pose(gray, page, H, levels)
         if geometry.degenerate(H, page.area, size):
             continue
