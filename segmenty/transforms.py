@@ -245,7 +245,7 @@ def _fixed(points):
 
 
 UNIT_SQUARE = np.float32([[0, 0], [1, 0], [1, 1], [0, 1]])
-STRUCTURES = ("tiles", "brick", "windows", "keys", "shelves", "print")
+STRUCTURES = ("tiles", "brick", "windows", "keys", "shelves", "fence", "print")
 
 
 def _cells(nx, ny):
@@ -334,7 +334,21 @@ def _shelves(s, rng):
     return np.concatenate(rects), np.concatenate(colors), s["colors"][0] * 0.5  # the back panel lies in shadow
 
 
-_STRUCTURE_PARTS = {"tiles": _tiles, "brick": _brick, "windows": _windows, "keys": _keys, "shelves": _shelves}
+def _fence(s, rng):
+    """(rectangles, colours, no base colour: the scene shows between the bars) of a fence or railing."""
+    nx, ny = s["cells"]  # bays across, rails down
+    i, j = np.arange(nx + 1, dtype=np.float64), np.arange(ny, dtype=np.float64)
+    post, rail = s["post"] / (2 * nx), s["rail"] / (2 * ny)
+    posts = np.stack([np.clip(i / nx - post, 0, 1), np.zeros_like(i), np.clip(i / nx + post, 0, 1), np.ones_like(i)], 1)
+    middle = (j + 0.5) / ny  # the top rail half a rail's spacing below the posts' tops
+    rails = np.stack([np.zeros_like(j), middle - rail, np.ones_like(j), middle + rail], 1)
+    colors = np.concatenate([s["colors"][1] + rng.normal(0, s["jitter"], (ny, 3)),
+                             s["colors"][0] + rng.normal(0, s["jitter"], (nx + 1, 3))])
+    return np.concatenate([rails, posts]), colors, None  # the posts in front of the rails
+
+
+_STRUCTURE_PARTS = {"tiles": _tiles, "brick": _brick, "windows": _windows, "keys": _keys, "shelves": _shelves,
+                    "fence": _fence}
 
 FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
          cv2.FONT_HERSHEY_PLAIN)
@@ -402,14 +416,17 @@ def draw_structure(image, s):
         shelves  nx compartments x ny shelves, boards `board` (share of a shelf) in colors[2],
                  back panel half colors[0]; books U(0.04, 0.15) of a compartment wide,
                  U(0.55, 0.95) of its height tall, each of colour U(20, 230)
+        fence    nx bays x ny rails, see-through (no base: the scene shows between the bars):
+                 nx + 1 posts `post` of a bay wide, colors[0], in front of ny rails `rail` of
+                 their spacing thick, colors[1], the top one half a spacing below the posts' tops
         print    not rectangles: a page of nx columns x ny lines of print (_typeset), ink
                  colors[1] on paper colors[0], in `font` (an index into FONTS), letters
                  `x_height` of a line tall, strokes `stroke` px; `aspect` is the page's
                  width over its height
 
-    Tiles, bricks and keys vary by N(0, jitter) per channel each. The whole plane is then
-    multiplied by a light field: 1 + light . (position in the frame - 0.5), times a mottling
-    of +-`texture` over a 6 x 6 grid, smoothly interpolated.
+    Tiles, bricks, keys, posts and rails vary by N(0, jitter) per channel each. The whole plane (a
+    fence's bars) is then multiplied by a light field: 1 + light . (position in the frame - 0.5),
+    times a mottling of +-`texture` over a 6 x 6 grid, smoothly interpolated.
 
     Args:
         image: size x size x 3 uint8.
@@ -421,19 +438,24 @@ def draw_structure(image, s):
     rng = np.random.default_rng(s["seed"])
     M = cv2.getPerspectiveTransform(UNIT_SQUARE, np.float32(s["corners"]))
     plane = _fixed(s["corners"])
+    region = np.zeros((size, size), np.uint8)
+    see_through = False
     if s["kind"] == "print":
         layer = _print_layer(image, s, rng, M, plane)
     else:
         rects, colors, base = _STRUCTURE_PARTS[s["kind"]](s, rng)
-        layer = image.copy()
-        cv2.fillConvexPoly(layer, plane, np.clip(base, 0, 255).tolist(), cv2.LINE_AA, shift=4)
+        layer, see_through = image.copy(), base is None
+        if not see_through:
+            cv2.fillConvexPoly(layer, plane, np.clip(base, 0, 255).tolist(), cv2.LINE_AA, shift=4)
         corners = np.stack([rects[:, [0, 1]], rects[:, [2, 1]], rects[:, [2, 3]], rects[:, [0, 3]]], 1)
         quads = cv2.perspectiveTransform(np.float32(corners).reshape(-1, 1, 2), M).reshape(-1, 4, 2)
         visible = np.all(quads.max(1) > -1, 1) & np.all(quads.min(1) < size, 1)
         for quad, color in zip(_fixed(quads[visible]), np.clip(colors[visible], 0, 255).tolist()):
             cv2.fillConvexPoly(layer, quad, color, cv2.LINE_AA, shift=4)
-    region = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(region, plane, 1, shift=4)
+            if see_through:  # only the elements take the plane's light
+                cv2.fillConvexPoly(region, quad, 1, shift=4)
+    if not see_through:
+        cv2.fillConvexPoly(region, plane, 1, shift=4)
     t = np.arange(size, dtype=np.float32) / size - 0.5
     mottle = cv2.resize(np.float32(1 + rng.uniform(-s["texture"], s["texture"], (6, 6))), (size, size),
                         interpolation=cv2.INTER_CUBIC)

@@ -23,10 +23,11 @@ same at 128 and at 256; U = uniform, N = normal, logU = log-uniform):
 - the scene: a background zoomed U(1, 2.5) at a random place, mirrored with p = 0.5, brightness
   U(0.4, 1.1); a reflection (the original's overlay) with p = 0.5, of weight U(0, 0.35).
 - regular structures behind the page, p = 0.4 (board-free photos full of them are where false
-  finds come from), one of tiles, brick, windows of a facade, keys, shelves, print with equal odds
-  (transforms.draw_structure draws them): a plane whose longer side spans U(1, 3) of the frame,
-  seen with a focal length U(0.7, 2.2) S, tilted N(0, 25) degrees (clipped to 60), centred at
-  S (0.5 + U(-0.3, 0.3)), upright (turn N(0, 6) degrees) except tiles and keys (any turn);
+  finds come from), one of tiles, brick, windows of a facade, keys, shelves, a fence or railing,
+  print with equal odds (transforms.draw_structure draws them): a plane whose longer side spans
+  U(1, 3) of the frame, seen with a focal length U(0.7, 2.2) S, tilted N(0, 25) degrees (clipped
+  to 60), centred at S (0.5 + U(-0.3, 0.3)), upright (turn N(0, 6) degrees) except tiles and keys
+  (any turn);
   colours: a grey U(20, 235) plus U(-30, 30) per channel; per-element variation N(0, U(3, 30));
   light across the plane U(-0.6, 0.6) in x and y; mottling U(0, 0.15). Per kind:
     tiles    nx U{4..16} across, tiles of aspect 1 or, p = 0.3, U(1, 2), rows enough for a square
@@ -37,6 +38,8 @@ same at 128 and at 256; U = uniform, N = normal, logU = log-uniform):
     keys     U{10..15} keys a row, U{4..6} rows, gaps U(0.08, 0.2) of a key, each row
              U(0, 0.5) keys along
     shelves  U{1..4} compartments x U{3..7} shelves of aspect U(0.8, 2.5); boards U(0.05, 0.15)
+    fence    U{2..8} bays of U(0.3, 1.5) of its height wide, U{2..4} rails; posts U(0.05, 0.3) of a
+             bay wide, rails U(0.1, 0.4) of their spacing thick; the scene shows between them
     print    a page of U{4..40} lines of print in 1 column or, p = 0.3, 2, its width U(0.6, 1.6) of
              its height; ink and paper as the pattern's page (below), each channel U(-15, 15) off
              the grey; one of OpenCV's 5 Hershey fonts, letters U(0.35, 0.6) of a line tall,
@@ -231,6 +234,10 @@ def sample_structure(rng, size):
     elif kind == "shelves":
         cells, cell_aspect = (int(rng.integers(1, 5)), int(rng.integers(3, 8))), rng.uniform(0.8, 2.5)
         s.update(board=rng.uniform(0.05, 0.15))
+    elif kind == "fence":
+        cells = (int(rng.integers(2, 9)), int(rng.integers(2, 5)))
+        cell_aspect = rng.uniform(0.3, 1.5) * cells[1]  # a bay's width over the fence's height
+        s.update(post=rng.uniform(0.05, 0.3), rail=rng.uniform(0.1, 0.4))
     else:
         cells = (1 + int(_pick(rng, 0.3)), int(rng.integers(4, 41)))
         aspect = rng.uniform(0.6, 1.6)
