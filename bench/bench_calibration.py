@@ -3,7 +3,7 @@
 
     python bench/bench_calibration.py --model save.keras --pattern pattern --backgrounds background
         [--seeds 10] [--count 150] [--medians 3 5 7] [--candidate LIKENESS PRESENT [IN_VIEW]]
-        [--costs 10 30 100] [--false-rates 0.01 0.001] [--work bench_calibration]
+        [--costs 10 30 100] [--false-rates 0.01 0.001] [--weights 0 1 4] [--work bench_calibration]
 
 calibrate_segmenter.py sets the threshold from calibrate.DRAWS independent draws of synthetic
 samples and board-free photos, the median of each draw's own. This bench makes `--seeds` single
@@ -18,7 +18,9 @@ place of calibrate.FALSE_RATE), each value makes calibrations of calibrate.DRAWS
 (every choice, or 60 of them at random), and each is judged on the draws it leaves out: the share
 of samples with the pattern it finds, and its false finds among those draws' false candidates
 (blank samples and photos). That is the trade a setting makes on draws the calibration never
-saw, measured without a real photo of the pattern.
+saw, measured without a real photo of the pattern. --weights does the same for the masks' present
+weighed by each given weight alone (calibrate.decide_draws's `weights`), beside the calibration's
+own choice among calibrate.PRESENT_WEIGHTS.
 
 With --candidate (a find's `likeness`, `present` and `in_view` from results.json, say a false
 find you saw), it also prints how many of those calibrations would find it, each deciding as a
@@ -86,6 +88,9 @@ def main():
     p.add_argument("--false-rates", type=float, nargs="+", default=None, metavar="RATE",
                    help="the same for calibrate.FALSE_RATE: the share of the false candidates' normal curve "
                         "a cut may leave above it")
+    p.add_argument("--weights", type=float, nargs="+", default=None, metavar="WEIGHT",
+                   help="weights of the masks' present to try each alone, in place of the calibration's choice "
+                        "among calibrate.PRESENT_WEIGHTS, judged as --costs are")
     p.add_argument("--work", default="bench_calibration", help="where each draw's evidence is kept")
     args = p.parse_args()
     if args.candidate is not None and len(args.candidate) not in (2, 3):
@@ -95,10 +100,11 @@ def main():
     if any(k < 1 for k in args.medians):
         p.error(f"--medians must be positive numbers of draws, received {args.medians}")
     tried = (args.costs or []) + (args.false_rates or [])
-    if tried and (args.seeds <= calibrate.DRAWS or min(tried) <= 0 or max(args.false_rates or [0]) >= 1):
-        p.error(f"--costs and --false-rates need positive costs, rates under 1, and --seeds above "
-                f"{calibrate.DRAWS} (draws to judge on); received --costs {args.costs}, --false-rates "
-                f"{args.false_rates} and --seeds {args.seeds}")
+    if (tried or args.weights) and (args.seeds <= calibrate.DRAWS or min(tried or [1]) <= 0
+                                    or max(args.false_rates or [0]) >= 1 or min(args.weights or [0]) < 0):
+        p.error(f"--costs, --false-rates and --weights need positive costs, rates under 1, weights of 0 or "
+                f"more, and --seeds above {calibrate.DRAWS} (draws to judge on); received --costs {args.costs}, "
+                f"--false-rates {args.false_rates}, --weights {args.weights} and --seeds {args.seeds}")
     drawn = draws(args)
     # The masks' present weighed as all the draws together would weigh it (calibrate.decide_draws).
     weight = (calibrate.decide_draws(drawn) or {}).get("present_weight", 0.0)
@@ -122,7 +128,7 @@ def main():
               f"cut {spread([d['partly']['threshold'] for d in medians])} ({len(medians)} choices)")
     if args.candidate is not None:
         print(candidate_odds(drawn, *args.candidate, ks=[1] + measurable))
-    if args.costs is not None or args.false_rates is not None:
+    if args.costs is not None or args.false_rates is not None or args.weights is not None:
         print(f"  calibrations of {calibrate.DRAWS} draws, each judged on the {args.seeds - calibrate.DRAWS} "
               "draws it leaves out (medians over the choices of draws):")
         for cost in args.costs or []:
@@ -133,19 +139,26 @@ def main():
             print(f"  false rate {rate:g} (a false find costing {calibrate.FALSE_FIND_COST:g} missed ones)"
                   f"{' (calibrate_segmenter.py)' if rate == calibrate.FALSE_RATE else ''}: "
                   + describe_cost(cost_trade(drawn, false_rate=rate)))
+        if args.weights is not None:
+            print(f"  the masks' present weighed as the calibration chooses among {list(calibrate.PRESENT_WEIGHTS)}: "
+                  + describe_cost(cost_trade(drawn)))
+        for weight in args.weights or []:
+            print(f"  the masks' present weighed {weight:g} alone: " + describe_cost(cost_trade(drawn, weights=(weight,))))
 
 
-def cost_trade(drawn, cost=None, false_rate=None, k=calibrate.DRAWS, limit=60, seed=0):
+def cost_trade(drawn, cost=None, false_rate=None, weights=calibrate.PRESENT_WEIGHTS, k=calibrate.DRAWS, limit=60,
+               seed=0):
     """Per calibration of k of the draws (every choice, or `limit` of them at random) made with a
-    false find costing `cost` missed ones and at most `false_rate` of the false candidates' normal
-    curve above the cut (None: calibrate's own): (its whole-page threshold, and on the draws it
-    leaves out: the share of true finds it keeps, its false finds, the false candidates there)."""
+    false find costing `cost` missed ones, at most `false_rate` of the false candidates' normal
+    curve above the cut (None: calibrate's own) and the masks' present weighed by one of `weights`
+    (as calibrate.decide_draws chooses): (its whole-page threshold, and on the draws it leaves
+    out: the share of true finds it keeps, its false finds, the false candidates there)."""
     choices = list(itertools.combinations(range(len(drawn)), k))
     if len(choices) > limit:
         choices = [choices[i] for i in np.random.default_rng(seed).choice(len(choices), limit, replace=False)]
     rows = []
     for chosen in choices:
-        decision = calibrate.decide_draws([drawn[i] for i in chosen], cost=cost, false_rate=false_rate)
+        decision = calibrate.decide_draws([drawn[i] for i in chosen], weights, cost=cost, false_rate=false_rate)
         if decision is None:
             continue
         left = [calibrate.weighed(drawn[i], decision["present_weight"]) for i in range(len(drawn)) if i not in chosen]
@@ -166,7 +179,8 @@ def describe_cost(rows):
     return (f"whole-page threshold median {np.median(threshold):.3f}; "
             f"left out: finds {np.median(recall):.3f} of the samples with the pattern, "
             f"{np.median(false):g} false finds of {np.median(candidates):g} candidates "
-            f"(range {false.min():g}-{false.max():g}; {len(rows)} calibrations)")
+            f"(range {false.min():g}-{false.max():g}; {len(rows)} calibrations); "
+            f"means {np.mean(recall):.3f} and {np.mean(false):.2f}")
 
 
 def candidate_odds(drawn, likeness, present, in_view=1.0, ks=(1, calibrate.DRAWS)):

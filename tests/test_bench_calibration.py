@@ -60,3 +60,23 @@ def test_costs_need_draws_left_out(tmp_path, monkeypatch):
         assert e.code == 2
     else:
         raise AssertionError("--costs with no draw left out ran")
+
+
+def test_each_weight_of_present_is_judged_on_the_draws_a_calibration_leaves_out(tmp_path, monkeypatch, capsys):
+    bench = bench_module("bench_calibration")
+    # Six alike draws: the true finds (0.5) under two false candidates (0.55) that the model is unsure of.
+    for seed in range(6):
+        np.savez(tmp_path / f"m.keras.count10.seed{seed}.present.npz", true_evidence=[0.5] * 10,
+                 true_in_view=[1.0] * 10, true_present=[0.99] * 10, false_evidence=[0.0] * 18 + [0.55] * 2,
+                 false_in_view=[1.0] * 20, false_present=[0.6] * 20, missed=5)
+    monkeypatch.setattr(sys, "argv", ["bench_calibration.py", "--model", str(tmp_path / "m.keras"), "--seeds", "6",
+                                      "--count", "10", "--work", str(tmp_path), "--weights", "0", "4"])
+    bench.main()
+    out = capsys.readouterr().out
+    # The page alone can't part them: the cut goes over the false candidates, and every find with it.
+    alone = out.split("weighed 0 alone")[1].split("\n")[0]
+    assert "threshold median 0.560" in alone and "finds 0.000 of the samples" in alone, alone
+    # Weighed, the model's doubt parts them: every posed sample found (10 of 15), no false find.
+    for row in ("weighed 4 alone", "as the calibration chooses"):
+        line = out.split(row)[1].split("\n")[0]
+        assert "finds 0.667 of the samples with the pattern, 0 false finds of 20 candidates" in line, line
