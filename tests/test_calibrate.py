@@ -188,6 +188,18 @@ def test_the_masks_present_is_weighed_where_it_tells_a_near_copy_from_the_patter
     assert "page_alone" not in calibrate.decide_draws(alike)
 
 
+def test_a_weight_is_kept_for_any_saving_however_small_beside_the_misses_no_weight_helps():
+    # Per draw: 40 true finds well above 40 false candidates, 20 under all of them (missed at any
+    # weight), and one near the one false candidate that the model doubts (present 0.7).
+    true = ([0.6] * 40 + [-0.5] * 20 + [0.25], [1.0] * 61, [0.99] * 61)
+    false = ([0.0] * 40 + [0.3], [1.0] * 41, [0.99] * 40 + [0.7])
+    draws = [(*true, *false, 0)] * 3
+    d = calibrate.decide_draws(draws)
+    # The page alone misses the 0.25 find in each draw (3 of a cost of 63); half a weight keeps it.
+    assert d["present_weight"] == 0.5
+    assert d["false_finds"] == 0 and d["recall"] == round(123 / 183, 4)
+
+
 def test_a_saved_model_is_calibrated_as_a_cpu_runs_it(tmp_path, monkeypatch):
     # A model trained in bf16 gives other masks in bf16 than in float32, which test_segmenter.py
     # runs on a CPU: its threshold moved by 0.1. calibrate_segmenter.py measures float32, as training does.
