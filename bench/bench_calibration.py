@@ -99,9 +99,10 @@ def main():
         p.error(f"--seeds must be at least 2, received {args.seeds}")
     if any(k < 1 for k in args.medians):
         p.error(f"--medians must be positive numbers of draws, received {args.medians}")
-    tried = (args.costs or []) + (args.false_rates or [])
-    if (tried or args.weights) and (args.seeds <= calibrate.DRAWS or min(tried or [1]) <= 0
-                                    or max(args.false_rates or [0]) >= 1 or min(args.weights or [0]) < 0):
+    out_of_range = (any(c <= 0 for c in args.costs or []) or any(not 0 < r < 1 for r in args.false_rates or [])
+                    or any(w < 0 for w in args.weights or []))
+    judged = args.costs or args.false_rates or args.weights
+    if judged and (args.seeds <= calibrate.DRAWS or out_of_range):
         p.error(f"--costs, --false-rates and --weights need positive costs, rates under 1, weights of 0 or "
                 f"more, and --seeds above {calibrate.DRAWS} (draws to judge on); received --costs {args.costs}, "
                 f"--false-rates {args.false_rates}, --weights {args.weights} and --seeds {args.seeds}")
@@ -128,7 +129,7 @@ def main():
               f"cut {spread([d['partly']['threshold'] for d in medians])} ({len(medians)} choices)")
     if args.candidate is not None:
         print(candidate_odds(drawn, *args.candidate, ks=[1] + measurable))
-    if args.costs is not None or args.false_rates is not None or args.weights is not None:
+    if judged:
         print(f"  calibrations of {calibrate.DRAWS} draws, each judged on the {args.seeds - calibrate.DRAWS} "
               "draws it leaves out (medians over the choices of draws):")
         for cost in args.costs or []:

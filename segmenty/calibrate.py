@@ -191,8 +191,9 @@ def weighed(evidence, weight):
 
 def decide_draws(evidence, weights=PRESENT_WEIGHTS, cost=None, false_rate=None):
     """The decision of the draws' evidence (draw_evidence's 7-tuples): median_of_draws at the weight
-    of `weights` (the first of which is 0) that costs least, the smaller on a tie (module
-    docstring, 5), with it as "present_weight"; None if no draw had a true find. `cost` and
+    of `weights` that costs least, the smaller on a tie (module docstring, 5), with it as
+    "present_weight"; None if no draw had a true find. The first of `weights` stands for the page
+    alone (PRESENT_WEIGHTS start at 0); a single weight is simply applied. `cost` and
     `false_rate` as choose() takes them."""
     decisions, costs, weighed_evidence = [], [], []
     for weight in weights:
