@@ -110,8 +110,9 @@ class SubPixelConv2DTranspose(layers.Conv2DTranspose):
             return super().call(inputs)
         x = ops.pad(inputs, ((0, 0), (1, 0), (1, 0), (0, 0)))  # offsets -1 and 0 of each input pixel
         y = ops.conv(x, ops.cast(self._subpixel_kernel(), x.dtype), padding="valid")
-        if self.use_bias:  # each output pixel's own bias, added before the pixels are rearranged: the same
-            # sums, and an exported model's runtime folds it into the convolution (onnxruntime: 0.2 ms of 4.9)
+        # The bias added before the pixels are rearranged: the same sums, and onnxruntime folds it
+        # into the convolution (0.2 ms of 4.6 an image).
+        if self.use_bias:
             y = y + ops.cast(ops.tile(self.bias, 4), y.dtype)
         shape = ops.shape(y)
         y = ops.reshape(y, (-1, shape[1], shape[2], 2, 2, self.filters))  # (batch, h, w, row parity, column parity, out)

@@ -242,7 +242,7 @@ def chessboard_placements(gray, points, grid, least=(3, 3)):
         grid: (rows, cols) of `points`.
         least: (cols, rows), the smallest grid that counts.
     """
-    seen = _corners_in_view(gray, least, tuple(grid))
+    seen = corners_in_view(gray, grid, least)
     if seen is None:
         return []
     index, xy = seen
@@ -443,9 +443,11 @@ def _once_per_photo(name, gray, key, search):
     return result
 
 
-def _corners_in_view(gray, least, limit):
-    """The inner corners findChessboardCornersSB follows in the photo, grown (grown_corners) up to
-    `limit` (rows, cols): (index N x 2, xy N x 2), or None."""
+def corners_in_view(gray, grid, least=(3, 3)):
+    """The inner corners findChessboardCornersSB follows in the photo, at least `least` (cols, rows),
+    grown (grown_corners) up to the page's `grid` (rows, cols): (index N x 2, xy N x 2), or None.
+    Once per photo (the candidates and the decisions run on it share one detector run)."""
+    limit = tuple(grid)
     def search():
         found, corners, meta = cv2.findChessboardCornersSBWithMeta(gray, least, cv2.CALIB_CB_LARGER)
         if not found or meta is None:

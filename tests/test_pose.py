@@ -187,6 +187,43 @@ def test_a_cut_chessboard_whose_mask_stops_short_is_posed_through_its_corners(ch
     assert corner_error(without.homography, H_true, chess) > 50
 
 
+def test_a_cut_chessboard_placed_surely_through_its_corners_is_not_searched_past_the_border(chess, monkeypatch):
+    # Half the board out of frame, every corner in view clear: OpenCV follows them all, and the
+    # page they place explains the photo, so the search past the border (most of a cut page's
+    # time) never runs.
+    H_true = pose_at(chess, HALF_OUT)
+    photo = photo_of(chess, H_true)
+    probs = mask_of(chess, H_true, (640, 480))
+    H, evidence = find.pose_from_corners(photo, chess, probs[..., 0] > 0.5)
+    assert evidence >= find.CLEAR_FIT and find.placed_surely(photo, chess, H, evidence)
+
+    def searched(*args, **kwargs):
+        raise AssertionError("searched past the border")
+    monkeypatch.setattr(find, "pose_from_quad", searched)
+    result = find.decide(photo, probs, [0.5], chess, CALIBRATED)
+    assert result.found and corner_error(result.homography, H_true, chess) < 3.0
+
+
+def test_a_few_corners_followed_at_one_end_of_a_cut_board_do_not_place_it_alone(chess, monkeypatch):
+    # Extended from a few corners at one end, a page can sit a row off or tilted and still explain
+    # what is in view: unless OpenCV followed FOLLOWED of the corners the pose puts in the photo,
+    # the search past the border runs too, and the better of the two poses is kept.
+    H_true = pose_at(chess, HALF_OUT)
+    photo = photo_of(chess, H_true)
+    probs = mask_of(chess, H_true, (640, 480))
+    H, evidence = find.pose_from_corners(photo, chess, probs[..., 0] > 0.5)
+    index, xy = pose.corners_in_view(photo, chess.grid)
+    few = (index[:9], xy[:9])
+    monkeypatch.setattr(pose, "corners_in_view", lambda gray, grid, least=(3, 3): few)
+    assert not find.placed_surely(photo, chess, H, evidence)
+    assert not find.placed_surely(photo, chess, H, find.CLEAR_FIT - 0.01)  # and a pose short of clear never is
+    searched = []
+    original = find.pose_from_quad
+    monkeypatch.setattr(find, "pose_from_quad", lambda *args: searched.append(1) or original(*args))
+    result = find.decide(photo, probs, [0.5], chess, CALIBRATED)
+    assert searched and result.found and corner_error(result.homography, H_true, chess) < 3.0
+
+
 def test_a_cut_page_two_squares_off_is_told_apart_by_all_it_explains(chess):
     # The board's left 40% out of the photo: the page drawn two squares to the left passes
     # through the same corners in view and its median tile matches as well, but it puts its
