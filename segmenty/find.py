@@ -19,8 +19,8 @@
    still doubtful, or is cut, is also placed through the corners OpenCV finds in view
    (pose_from_corners), and a ChArUco board or an ArUco marker through the corners OpenCV's
    detectors name, even where the masks missed it. A cut chessboard is placed so first: where
-   that pose explains the photo nearly perfectly and OpenCV followed nearly all the corners it
-   puts in view (placed_surely), it is the pose, and the search past the border is not run.
+   that pose isn't doubtful and OpenCV followed nearly all the corners it puts in view
+   (placed_surely), it is the pose, and the search past the border is not run.
    For a chessboard or a ChArUco board, H is then fitted again through its inner corners found
    to sub-pixel precision (pose.refine_chessboard).
 3. The decision: the registered pattern area is compared with the photo tile by tile (pose.match)
@@ -98,7 +98,7 @@ ANCHOR_REACH = 0.05  # of the pattern area's diagonal
 JUDGED = pose.TILES ** 2 // 4  # in_view_match ranks a pose on at least a quarter of the page's tiles in view
 # placed_surely: a cut chessboard placed through the corners OpenCV followed in view is its pose
 # where they are at least this share of those the pose puts in the photo (bench_pose.py's held-out
-# cut boards, two draws: the poses a search past the border beat had 12-16 of 26-27 followed).
+# cut boards, two draws: the poses that the search past the border beat had 12-16 of 26-27).
 FOLLOWED = 0.9
 CANDIDATES = 3  # a photo's mask components posed, largest first, until one is found
 
@@ -552,19 +552,20 @@ def pose_from_corners(gray, page, component):
     return best, best_evidence
 
 
-def placed_surely(gray, page, H, evidence):
+def placed_surely(gray, page, H, evidence, calibration, present=None):
     """Whether a cut chessboard placed through the corners OpenCV follows in view (pose_from_corners)
-    needs no other pose: it explains the photo nearly perfectly (CLEAR_FIT), and OpenCV followed
-    at least FOLLOWED of the inner corners the pose puts in the photo (half a square or more from
-    its border). A few corners at one end of the board, extended over the rest, can place it a row
-    off or tilted and still explain what is in view."""
-    if H is None or evidence is None or evidence < CLEAR_FIT or page.charuco or page.marker:
+    needs no other pose: the pose isn't doubtful (its evidence alone would pass), and OpenCV
+    followed at least FOLLOWED of the inner corners it puts in the photo (half a square or more
+    from its border). A few corners at one end of the board, extended over the rest, can place it
+    a row off or tilted and still explain what is in view."""
+    size = (gray.shape[1], gray.shape[0])
+    if H is None or page.charuco or page.marker or doubtful(evidence, calibration, page, H, size, present):
         return False
     seen = pose.corners_in_view(gray, page.grid)
     points = geometry.project(H, page.points)
     half = 0.5 * pose.grid_step(points.reshape(*page.grid, 2))
-    inside = (points >= half).all(axis=1) & (points < np.float64(gray.shape[::-1]) - half).all(axis=1)
-    return seen is not None and len(seen[0]) >= FOLLOWED * inside.sum()
+    inside = (points >= half).all(axis=1) & (points < np.float64(size) - half).all(axis=1)
+    return seen is not None and bool(len(seen[0]) >= FOLLOWED * inside.sum())
 
 
 def pieces_outline(probs, thresholds, component):
@@ -845,7 +846,7 @@ def decide(gray, probs, thresholds, page=None, calibration=None, coverage=None, 
         # chessboard's pose from them, where it is sure, is the pose, without the search past the
         # border that takes most of a cut page's time.
         corners = pose_from_corners(gray, page, component) if cut and page.placeable else None
-        if corners is not None and placed_surely(gray, page, *corners):
+        if corners is not None and placed_surely(gray, page, *corners, calibration, present):
             H, evidence = corners
         else:
             past = geometry.pages_past_border(geometry.sides_in_view(component, size), page.aspect) if cut else None

@@ -195,7 +195,7 @@ def test_a_cut_chessboard_placed_surely_through_its_corners_is_not_searched_past
     photo = photo_of(chess, H_true)
     probs = mask_of(chess, H_true, (640, 480))
     H, evidence = find.pose_from_corners(photo, chess, probs[..., 0] > 0.5)
-    assert evidence >= find.CLEAR_FIT and find.placed_surely(photo, chess, H, evidence)
+    assert find.placed_surely(photo, chess, H, evidence, CALIBRATED)
 
     def searched(*args, **kwargs):
         raise AssertionError("searched past the border")
@@ -215,8 +215,11 @@ def test_a_few_corners_followed_at_one_end_of_a_cut_board_do_not_place_it_alone(
     index, xy = pose.corners_in_view(photo, chess.grid)
     few = (index[:9], xy[:9])
     monkeypatch.setattr(pose, "corners_in_view", lambda gray, grid, least=(3, 3): few)
-    assert not find.placed_surely(photo, chess, H, evidence)
-    assert not find.placed_surely(photo, chess, H, find.CLEAR_FIT - 0.01)  # and a pose short of clear never is
+    assert find.placed_surely(photo, chess, H, evidence, CALIBRATED) is False
+    monkeypatch.undo()
+    assert find.placed_surely(photo, chess, H, evidence, CALIBRATED)
+    assert not find.placed_surely(photo, chess, H, 0.2, CALIBRATED)  # and a doubtful pose never is
+    monkeypatch.setattr(pose, "corners_in_view", lambda gray, grid, least=(3, 3): few)
     searched = []
     original = find.pose_from_quad
     monkeypatch.setattr(find, "pose_from_quad", lambda *args: searched.append(1) or original(*args))
