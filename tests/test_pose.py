@@ -212,14 +212,10 @@ def test_a_few_corners_followed_at_one_end_of_a_cut_board_do_not_place_it_alone(
     photo = photo_of(chess, H_true)
     probs = mask_of(chess, H_true, (640, 480))
     H, evidence = find.pose_from_corners(photo, chess, probs[..., 0] > 0.5)
+    assert not find.placed_surely(photo, chess, H, 0.2, CALIBRATED)  # a doubtful pose never stands alone
     index, xy = pose.corners_in_view(photo, chess.grid)
-    few = (index[:9], xy[:9])
-    monkeypatch.setattr(pose, "corners_in_view", lambda gray, grid, least=(3, 3): few)
-    assert find.placed_surely(photo, chess, H, evidence, CALIBRATED) is False
-    monkeypatch.undo()
-    assert find.placed_surely(photo, chess, H, evidence, CALIBRATED)
-    assert not find.placed_surely(photo, chess, H, 0.2, CALIBRATED)  # and a doubtful pose never is
-    monkeypatch.setattr(pose, "corners_in_view", lambda gray, grid, least=(3, 3): few)
+    monkeypatch.setattr(pose, "corners_in_view", lambda gray, grid, least=(3, 3): (index[:9], xy[:9]))
+    assert not find.placed_surely(photo, chess, H, evidence, CALIBRATED)  # the same pose, 9 corners followed
     searched = []
     original = find.pose_from_quad
     monkeypatch.setattr(find, "pose_from_quad", lambda *args: searched.append(1) or original(*args))
